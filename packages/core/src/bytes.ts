@@ -1,0 +1,38 @@
+/** Bytes as the engine and adapters pass them. */
+export type Bytes = Uint8Array;
+/** What callers may pass as a key or value. */
+export type BytesLike = Buffer | Uint8Array | string;
+
+/**
+ * Normalizes a key or value to a Buffer without copying when it already is one.
+ * Throws a TypeError naming `name` for anything else.
+ */
+export function toBuffer(input: unknown, name: string): Buffer {
+  if (Buffer.isBuffer(input)) return input;
+  if (input instanceof Uint8Array) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${describe(input)}`);
+}
+
+/** Like {@link toBuffer}, and rejects the empty key. */
+export function toKey(input: unknown, name = 'key'): Buffer {
+  const key = toBuffer(input, name);
+  if (key.length === 0) throw new RangeError(`${name} must not be empty`);
+  return key;
+}
+
+/**
+ * Keys are matched and audited as UTF-8 text. Invalid bytes become U+FFFD, which is never
+ * `/`, so a key with invalid bytes still falls under the rules of its namespace (rule P7).
+ */
+export function keyText(key: Uint8Array): string {
+  return Buffer.isBuffer(key) ? key.toString('utf8') : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8');
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  if (typeof value === 'string') return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  return `${typeof value} ${String(value)}`;
+}

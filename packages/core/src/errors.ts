@@ -1,0 +1,72 @@
+import type { Operation, PolicyTrigger } from './actions.js';
+
+/** Stable codes carried by every {@link PolicyViolation}; assert on these, not on messages. */
+export const ViolationCode = {
+  /** A hook returned DENY (rules H5, H7, H9). */
+  DENIED: 'denied',
+  /** A rate limit had no token left (rule R2). */
+  RATE_LIMITED: 'rate_limited',
+  /** A hook threw or returned something that is not an action (rule H10). */
+  HOOK_FAILED: 'hook_failed',
+  /** The rate-limit store could not answer; the operation fails closed. */
+  LIMITER_UNAVAILABLE: 'limiter_unavailable',
+  /** The audit sink could not record the entry; the operation fails closed. */
+  AUDIT_UNAVAILABLE: 'audit_unavailable',
+} as const;
+export type ViolationCode = (typeof ViolationCode)[keyof typeof ViolationCode];
+
+export interface PolicyViolationOptions {
+  operation: Operation;
+  /** The key as text (invalid UTF-8 replaced by U+FFFD). */
+  key: string;
+  cause?: unknown;
+  /** For {@link ViolationCode.RATE_LIMITED}: milliseconds until a retry can pass. */
+  retryAfterMs?: number;
+  /** For {@link ViolationCode.HOOK_FAILED}: the trigger and pattern of the failing hook. */
+  trigger?: PolicyTrigger;
+  pattern?: string;
+}
+
+/**
+ * Raised when the policy engine blocks an operation (rule E1). Also exported as
+ * `PolicyViolationError`, the Node SDK's name.
+ */
+export class PolicyViolation extends Error {
+  override readonly name = 'PolicyViolation';
+  readonly code: ViolationCode;
+  readonly operation: Operation;
+  readonly key: string;
+  readonly retryAfterMs: number | undefined;
+  readonly trigger: PolicyTrigger | undefined;
+  readonly pattern: string | undefined;
+
+  constructor(code: ViolationCode, message: string, options: PolicyViolationOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.operation = options.operation;
+    this.key = options.key;
+    this.retryAfterMs = options.retryAfterMs;
+    this.trigger = options.trigger;
+    this.pattern = options.pattern;
+  }
+}
+
+export { PolicyViolation as PolicyViolationError };
+
+const VERB: Record<Operation, string> = { write: 'Write', read: 'Read', delete: 'Delete' };
+
+/** The seed SDKs' message for each code (rule E1). */
+export function violationMessage(code: ViolationCode, operation: Operation): string {
+  switch (code) {
+    case ViolationCode.DENIED:
+      return `${VERB[operation]} blocked by policy`;
+    case ViolationCode.RATE_LIMITED:
+      return 'Rate limit exceeded';
+    case ViolationCode.HOOK_FAILED:
+      return `${VERB[operation]} blocked: policy hook failed`;
+    case ViolationCode.LIMITER_UNAVAILABLE:
+      return `${VERB[operation]} blocked: rate limiter unavailable`;
+    case ViolationCode.AUDIT_UNAVAILABLE:
+      return `${VERB[operation]} failed: audit log unavailable`;
+  }
+}

@@ -1,0 +1,53 @@
+import { isPolicyAction, PolicyAction } from './actions.js';
+import { describe, toBuffer } from './bytes.js';
+import type { PolicyContext } from './context.js';
+
+/** What a handler may return (rules H2–H4, H11). */
+export type HandlerResult =
+  | PolicyAction
+  | Buffer
+  | Uint8Array
+  | { action: PolicyAction; value?: Buffer | Uint8Array | string }
+  | void
+  | null
+  | undefined;
+
+export type PolicyHandler = (ctx: PolicyContext) => HandlerResult | Promise<HandlerResult>;
+
+export interface Decision {
+  action: PolicyAction;
+  /** For MODIFY: the replacement value, or undefined to leave the value unchanged (H4). */
+  value: Buffer | undefined;
+}
+
+const ALLOW: Decision = Object.freeze({ action: PolicyAction.ALLOW, value: undefined });
+
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/**
+ * Turns a handler's (already awaited) return value into a decision, or throws a TypeError
+ * that the engine reports as a failed hook (rule H10).
+ */
+export function toDecision(result: unknown, ctx: PolicyContext): Decision {
+  if (result === undefined || result === null) return ALLOW;
+  if (typeof result === 'string') {
+    if (!isPolicyAction(result)) throw new TypeError(`handler returned ${describe(result)}, which is not a PolicyAction`);
+    if (result === PolicyAction.MODIFY) return { action: result, value: modified(ctx.modifiedValue, 'ctx.modifiedValue') };
+    return result === PolicyAction.ALLOW ? ALLOW : { action: result, value: undefined };
+  }
+  if (result instanceof Uint8Array) return { action: PolicyAction.MODIFY, value: toBuffer(result, 'handler result') };
+  if (typeof result === 'object' && !Array.isArray(result) && isPolicyAction((result as { action?: unknown }).action)) {
+    const { action, value } = result as { action: PolicyAction; value?: unknown };
+    if (action !== PolicyAction.MODIFY) return { action, value: undefined };
+    return { action, value: modified(value ?? ctx.modifiedValue, 'handler result value') };
+  }
+  throw new TypeError(
+    `handler returned ${describe(result)}; expected a PolicyAction, bytes, { action, value } or nothing`,
+  );
+}
+
+function modified(value: unknown, name: string): Buffer | undefined {
+  return value === undefined ? undefined : toBuffer(value, name);
+}

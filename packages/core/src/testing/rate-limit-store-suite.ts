@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { BucketRequest, RateLimitStore } from '../contracts.js';
+
+export interface RateLimitStoreSuiteOptions {
+  /** A fresh store, with no buckets, for each test. */
+  factory: () => RateLimitStore | Promise<RateLimitStore>;
+  /**
+   * Whether the store follows the `now` it is given. Stores with their own clock (Redis
+   * `TIME`) say false; the refill tests then wait real time instead. @default true
+   */
+  usesCallerClock?: boolean;
+  name?: string;
+}
+
+let unique = 0;
+const bucket = (capacity: number, windowMs = 60_000): BucketRequest => ({ key: `suite:${process.pid}:${Date.now()}:${unique++}`, capacity, windowMs });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The behaviour every {@link RateLimitStore} must have (rules R3, R4, R7). */
+export function runRateLimitStoreSuite({ factory, usesCallerClock = true, name = 'RateLimitStore' }: RateLimitStoreSuiteOptions): void {
+  describe(`${name} contract`, () => {
+    let open: RateLimitStore[] = [];
+    const make = async () => {
+      const store = await factory();
+      open.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      for (const s of open) await s.close?.();
+      open = [];
+    });
+
+    it('starts full and admits exactly capacity, then rejects (rule R3)', async () => {
+      const store = await make();
+      const b = bucket(5);
+      const t = 1_000_000;
+      const answers = [];
+      for (let i = 0; i < 7; i++) answers.push(await store.consume([b], t));
+      expect(answers.map((a) => a.allowed)).toEqual([true, true, true, true, true, false, false]);
+      expect(answers.map((a) => a.remaining).slice(0, 5)).toEqual([4, 3, 2, 1, 0]);
+      expect(answers[5]!.retryAfterMs).toBeGreaterThan(0);
+      expect(answers[5]!.limitedBy).toBe(b.key);
+    });
+
+    it('answers with a plain serializable object', async () => {
+      const store = await make();
+      const answer = await store.consume([bucket(1)], 0);
+      expect(JSON.parse(JSON.stringify(answer))).toEqual(answer);
+    });
+
+    it('keeps buckets with different keys apart', async () => {
+      const store = await make();
+      const a = bucket(1);
+      const b = bucket(1);
+      expect((await store.consume([a], 0)).allowed).toBe(true);
+      expect((await store.consume([a], 0)).allowed).toBe(false);
+      expect((await store.consume([b], 0)).allowed).toBe(true);
+    });
+
+    it('takes no token from any bucket when one rejects (rule R7)', async () => {
+      const store = await make();
+      const roomy = bucket(3);
+      const tight = bucket(1);
+      expect((await store.consume([roomy, tight], 0)).allowed).toBe(true);
+      for (let i = 0; i < 5; i++) {
+        const answer = await store.consume([roomy, tight], 0);
+        expect(answer.allowed).toBe(false);
+        expect(answer.limitedBy).toBe(tight.key);
+      }
+      // roomy still has its 2 tokens: the rejected calls took none.
+      expect((await store.consume([roomy], 0)).allowed).toBe(true);
+      expect((await store.consume([roomy], 0)).allowed).toBe(true);
+      expect((await store.consume([roomy], 0)).allowed).toBe(false);
+    });
+
+    it('admits exactly capacity under concurrency', async () => {
+      const store = await make();
+      const b = bucket(50);
+      const answers = await Promise.all(Array.from({ length: 200 }, () => store.consume([b], 0)));
+      expect(answers.filter((a) => a.allowed).length).toBe(50);
+    });
+
+    if (usesCallerClock) {
+      it('refills continuously, keeping fractions (rule R4)', async () => {
+        const store = await make();
+        const b = bucket(60); // one token per second
+        const t0 = 5_000_000;
+        for (let i = 0; i < 60; i++) expect((await store.consume([b], t0)).allowed).toBe(true);
+        expect((await store.consume([b], t0 + 999)).allowed).toBe(false);
+        expect((await store.consume([b], t0 + 1_000)).allowed).toBe(true);
+        // 1.5 s later: 1.5 tokens accrued; one taken, the half kept for the next.
+        expect((await store.consume([b], t0 + 2_500)).allowed).toBe(true);
+        expect((await store.consume([b], t0 + 2_500)).allowed).toBe(false);
+        expect((await store.consume([b], t0 + 3_000)).allowed).toBe(true);
+      });
+
+      it('over any window of t ms admits at most capacity + rate × t (rule R4)', async () => {
+        const store = await make();
+        const b = bucket(10, 1_000); // 10 per second
+        let admitted = 0;
+        for (let t = 0; t <= 3_000; t += 7) if ((await store.consume([b], 10_000 + t)).allowed) admitted++;
+        expect(admitted).toBeLessThanOrEqual(10 + 30);
+        expect(admitted).toBeGreaterThanOrEqual(10 + 29);
+      });
+
+      it('tells how long until a retry can pass', async () => {
+        const store = await make();
+        const b = bucket(2, 1_000); // a token every 500 ms
+        await store.consume([b], 0);
+        await store.consume([b], 0);
+        const answer = await store.consume([b], 100);
+        expect(answer.allowed).toBe(false);
+        expect(answer.retryAfterMs).toBe(400);
+      });
+    } else {
+      it('refills over real time', async () => {
+        const store = await make();
+        const b = bucket(10, 500); // a token every 50 ms
+        for (let i = 0; i < 10; i++) expect((await store.consume([b], Date.now())).allowed).toBe(true);
+        expect((await store.consume([b], Date.now())).allowed).toBe(false);
+        await sleep(120);
+        expect((await store.consume([b], Date.now())).allowed).toBe(true);
+      });
+    }
+  });
+}

@@ -1,0 +1,1 @@
+export { RocksDBStore, type RocksDBStoreOptions } from './rocksdb-store.js';
