@@ -45,7 +45,7 @@ export function assertPattern(pattern: unknown, name = 'pattern'): asserts patte
   }
 }
 
-/** Escapes parentheses, which picomatch would otherwise read as regex groups (P6). */
+/** Escapes parentheses, which picomatch would otherwise read as regex groups (P6), and spells class negation `[^`. */
 function escapeLiterals(pattern: string): string {
   let out = '';
   for (let i = 0; i < pattern.length; i++) {
@@ -54,6 +54,11 @@ function escapeLiterals(pattern: string): string {
       out += c + pattern[++i];
     } else if (c === '(' || c === ')') {
       out += '\\' + c;
+    } else if (c === '[' && pattern[i + 1] === '!') {
+      // Glob class negation; picomatch reads `[!` as negation only with negation enabled,
+      // which would also turn a leading `!` into "not" — `[^` means the same to it.
+      out += '[^';
+      i++;
     } else {
       out += c;
     }

@@ -1,0 +1,151 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HookIndex } from './hook-index.js';
+import { compilePattern, matchPattern } from './pattern.js';
+
+describe('patterns: the seed table', () => {
+  it.each([
+    ['system/*', 'system/config'],
+    ['system/*', 'system/users'],
+    ['users/*/email', 'users/alice/email'],
+    ['users/*/email', 'users/bob/email'],
+    ['users/**', 'users/alice'],
+    ['users/**', 'users/alice/profile/photo'], // P3: no reference SDK matches this
+    ['*.json', 'config.json'],
+    ['*.json', 'data.json'],
+  ])('%s matches %s', (pattern, key) => {
+    expect(matchPattern(pattern, key)).toBe(true);
+  });
+});
+
+describe('patterns: rules P1–P8', () => {
+  it.each([
+    // P1: anchored at both ends
+    ['system/*', 'xsystem/config', false],
+    ['system/*', 'system/config/x', false],
+    ['users/*/email', 'users/alice/email2', false],
+    // P2: `*` stays within one segment and may be empty
+    ['*.json', 'a/config.json', false],
+    ['system/*', 'system/', true],
+    ['a*b', 'ab', true],
+    ['users/*/email', 'users/a/b/email', false],
+    // P3/P4: globstar crosses segments and matches zero segments
+    ['users/**', 'users', true],
+    ['users/**', 'users/', true],
+    ['users/**', 'usersx', false],
+    ['a/**/b', 'a/b', true],
+    ['a/**/b', 'a/x/y/b', true],
+    ['**/*.json', 'config.json', true],
+    ['**/*.json', 'a/b/c.json', true],
+    // P5: dot names and dot segments are ordinary names
+    ['system/*', 'system/.env', true],
+    ['system/*', 'system/..', true],
+    ['system/*', 'system/.', true],
+    ['users/**', 'users/../system/config', true],
+    ['**', '.hidden/x', true],
+    // P6: glob syntax, everything else literal
+    ['a?c', 'abc', true],
+    ['a?c', 'a/c', false],
+    ['a+b', 'a+b', true],
+    ['a+b', 'aab', false],
+    ['a(b)', 'a(b)', true],
+    ['a(b)', 'ab', false],
+    ['a.b', 'aXb', false],
+    ['a|b', 'a', false],
+    ['a|b', 'a|b', true],
+    ['!a', '!a', true],
+    ['!a', 'b', false],
+    ['a$^b', 'a$^b', true],
+    ['{a,b}x', 'bx', true],
+    ['{a,b}x', '{a,b}x', false],
+    ['[ab]x', 'bx', true],
+    ['[a-c]x', 'cx', true],
+    ['[!a]x', 'bx', true],
+    ['a\\*', 'a*', true],
+    ['a\\*', 'ab', false],
+    // P7: invalid UTF-8 decodes to U+FFFD, which is not `/`
+    ['system/*', 'system/\uFFFD', true],
+  ])('P1–P7: %s vs %j -> %s', (pattern, key, expected) => {
+    expect(matchPattern(pattern, key)).toBe(expected);
+  });
+
+  it('P8: rejects the empty pattern', () => {
+    expect(() => compilePattern('')).toThrow(RangeError);
+    expect(() => compilePattern('')).toThrow(/pattern must not be empty/);
+  });
+
+  it('rejects a pattern that is not a string, an unbalanced brace, and a leading ./', () => {
+    expect(() => compilePattern(42 as unknown as string)).toThrow(TypeError);
+    expect(() => compilePattern('a{b')).toThrow(RangeError);
+    expect(() => compilePattern('./a')).toThrow(/without the "\.\/"/);
+  });
+});
+
+// A model of the target semantics for the sub-grammar of literals, `*`, `?` and whole-segment
+// `**`, matched segment by segment; the compiled picomatch expression must agree with it.
+function modelMatch(pattern: string, key: string): boolean {
+  const ps = pattern.split('/');
+  const ks = key.split('/');
+  const seg = (p: string, k: string): boolean => {
+    if (p === '') return k === '';
+    const c = p[0]!;
+    if (c === '*') return seg(p.slice(1), k) || (k !== '' && seg(p, k.slice(1)));
+    if (k === '') return false;
+    if (c === '?' || c === k[0]) return seg(p.slice(1), k.slice(1));
+    return false;
+  };
+  const go = (i: number, j: number): boolean => {
+    if (i === ps.length) return j === ks.length;
+    if (ps[i] === '**') {
+      // zero segments, or one more; `users/**` also matches `users`
+      if (go(i + 1, j)) return true;
+      return j < ks.length && go(i, j + 1);
+    }
+    return j < ks.length && seg(ps[i]!, ks[j]!) && go(i + 1, j + 1);
+  };
+  return go(0, 0);
+}
+
+const segmentArb = fc.oneof(
+  fc.constantFrom('*', '**', '?', 'a', 'b', '.', '..', '.a', 'a*', '*b', 'a?', '.*'),
+  fc.stringMatching(/^[ab.]{1,3}$/),
+);
+const patternArb = fc.array(segmentArb, { minLength: 1, maxLength: 4 }).map((s) => s.join('/')).filter((p) => !p.startsWith('./'));
+const keyArb = fc.array(fc.stringMatching(/^[ab.]{0,3}$/), { minLength: 1, maxLength: 5 }).map((s) => s.join('/')).filter((k) => k.length > 0);
+
+describe('patterns: property tests against a segment model', () => {
+  it('compiled patterns agree with the model (P1–P5)', () => {
+    fc.assert(
+      fc.property(patternArb, keyArb, (pattern, key) => {
+        // `**` not standing alone in its segment acts as `*` (picomatch), so the model's
+        // `*`-run semantics cover it too.
+        expect(matchPattern(pattern, key)).toBe(modelMatch(pattern, key));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the index finds exactly the hooks a linear scan finds, in registration order', () => {
+    fc.assert(
+      fc.property(fc.array(patternArb, { minLength: 1, maxLength: 12 }), fc.array(keyArb, { minLength: 1, maxLength: 8 }), (patterns, keys) => {
+        const index = new HookIndex<number>();
+        patterns.forEach((p, i) => index.add(p, i, i));
+        for (const key of keys) {
+          const linear = patterns.map((p, i) => (matchPattern(p, key) ? i : -1)).filter((i) => i >= 0);
+          expect(index.match(key).map((h) => h.value)).toEqual(linear);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a key with invalid UTF-8 under a namespace is matched by that namespace (P7)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 6 }), (tail) => {
+        const bytes = Buffer.concat([Buffer.from('system/'), Buffer.from(tail.filter((b) => b !== 0x2f))]);
+        if (bytes.length === 7) return;
+        expect(matchPattern('system/*', bytes.toString('utf8'))).toBe(true);
+      }),
+    );
+  });
+});

@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryStore, PolicyAction, PolicyEngine, type KeyValueStore } from '@sochdb-policy/core';
+import { runKeyValueStoreSuite } from '@sochdb-policy/core/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RocksDBStore } from './rocksdb-store.js';
+
+const root = mkdtempSync(join(tmpdir(), 'sochdb-rocksdb-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const folder = () => join(root, `db${n++}`);
+
+runKeyValueStoreSuite({
+  name: 'RocksDBStore',
+  factory: () => RocksDBStore.open(folder()),
+  reopen: async (store) => {
+    const location = (store as RocksDBStore).location;
+    await store.close();
+    return RocksDBStore.open(location);
+  },
+});
+
+runKeyValueStoreSuite({
+  name: 'RocksDBStore (sync: true)',
+  factory: () => RocksDBStore.open(folder(), { sync: true }),
+  reopen: async (store) => {
+    const location = (store as RocksDBStore).location;
+    await store.close();
+    return RocksDBStore.open(location, { sync: true });
+  },
+});
+
+describe('RocksDBStore', () => {
+  it('keeps the engine state on disk: written under policy, read after reopen', async () => {
+    const location = folder();
+    let db: KeyValueStore = await RocksDBStore.open(location);
+    const policy = new PolicyEngine(db);
+    policy.beforeWrite('system/*', (ctx) => (ctx.agentId ? PolicyAction.DENY : PolicyAction.ALLOW));
+    await policy.put('users/alice', 'data', { agent_id: 'agent_001' });
+    await expect(policy.put('system/config', 'x', { agent_id: 'rogue' })).rejects.toMatchObject({ code: 'denied' });
+    await db.close();
+    db = await RocksDBStore.open(location);
+    expect((await db.get(Buffer.from('users/alice')))!.toString()).toBe('data');
+    expect(await db.get(Buffer.from('system/config'))).toBeNull();
+    await db.close();
+  });
+
+  it('E2: a RocksDB error escapes as itself and is audited error', async () => {
+    const store = await RocksDBStore.open(folder());
+    const policy = new PolicyEngine(store);
+    policy.enableAudit();
+    await store.close(); // every operation now fails inside RocksDB
+    const err = await policy.put('k', 'v').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).name).not.toBe('PolicyViolation');
+    expect((await policy.getAuditLog())[0]!.result).toBe('error');
+  });
+
+  it('a second open of the same folder fails (RocksDB holds a lock)', async () => {
+    const location = folder();
+    const first = await RocksDBStore.open(location);
+    await expect(RocksDBStore.open(location)).rejects.toThrow();
+    await first.close();
+  });
+
+  it('rejects a bad location and honours createIfMissing/errorIfExists', async () => {
+    await expect(RocksDBStore.open('' as string)).rejects.toThrow(TypeError);
+    await expect(RocksDBStore.open(join(root, 'absent'), { createIfMissing: false })).rejects.toThrow();
+    const location = folder();
+    await (await RocksDBStore.open(location)).close();
+    await expect(RocksDBStore.open(location, { errorIfExists: true })).rejects.toThrow();
+    const file = join(root, 'a-file');
+    writeFileSync(file, 'x');
+    await expect(RocksDBStore.open(file)).rejects.toThrow();
+  });
+
+  it('close is idempotent', async () => {
+    const store = await RocksDBStore.open(folder());
+    await store.close();
+    await store.close();
+    expect(new MemoryStore()).toBeDefined();
+  });
+});
