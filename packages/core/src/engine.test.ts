@@ -173,6 +173,16 @@ describe('hooks (H1–H11)', () => {
     expect(await raw('k')).toBe('orig');
   });
 
+  it('H5: before_write DENY writes nothing; MODIFY writes the modified value instead', async () => {
+    const { policy, raw } = setup();
+    policy.beforeWrite('deny/*', () => PolicyAction.DENY);
+    policy.beforeWrite('clean/*', (ctx) => Buffer.from(ctx.value!.toString().replace(/\d/g, '#')));
+    await expect(policy.put('deny/x', 'v')).rejects.toMatchObject({ code: 'denied', message: 'Write blocked by policy' });
+    await policy.put('clean/x', 'card 4111');
+    expect(await raw('deny/x')).toBeNull();
+    expect(await raw('clean/x')).toBe('card ####');
+  });
+
   it('H6: after_write sees the value written and cannot undo it', async () => {
     const { policy, raw } = setup();
     let seen = '';
