@@ -29,6 +29,20 @@ export function keyText(key: Uint8Array): string {
   return Buffer.isBuffer(key) ? key.toString('utf8') : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8');
 }
 
+/**
+ * {@link keyText} of `key`, which was made from `given`: a caller who passed a string already
+ * has the text, so it is not decoded again. Only a well-formed string round-trips through
+ * UTF-8 unchanged; one with a lone surrogate is decoded like any other bytes.
+ */
+export function keyTextOf(key: Uint8Array, given: unknown): string {
+  return typeof given === 'string' && (given as unknown as WellFormedString).isWellFormed() ? given : keyText(key);
+}
+
+// String.prototype.isWellFormed is in Node 20 but not in TypeScript's ES2022 library.
+interface WellFormedString {
+  isWellFormed(): boolean;
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';

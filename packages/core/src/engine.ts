@@ -1,14 +1,14 @@
 import { isPolicyTrigger, PolicyAction, PolicyTrigger, type Operation } from './actions.js';
 import { normalizeAuditQuery } from './audit-query.js';
-import { describe, keyText, toBuffer, toKey, type BytesLike } from './bytes.js';
-import type { AuditEntry, AuditQuery, AuditResult, AuditSink, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
+import { describe, keyTextOf, toBuffer, toKey, type BytesLike } from './bytes.js';
+import type { AuditEntry, AuditQuery, AuditResult, AuditSink, BucketRequest, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
 import { normalizeContext, PolicyContext } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
 import { isThenable, toDecision, type Decision, type PolicyHandler } from './handler.js';
-import { HookIndex } from './hook-index.js';
+import { HookIndex, type IndexedHook } from './hook-index.js';
 import { MemoryAuditSink } from './memory/memory-audit-sink.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
-import { appliesTo, bucketFor, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './rate-limit.js';
+import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './rate-limit.js';
 
 export interface PolicyEngineOptions {
   /** Milliseconds since the epoch; tests control time with it. @default Date.now */
@@ -47,7 +47,7 @@ export class PolicyEngine {
   readonly #hooks = new Map<PolicyTrigger, HookIndex<PolicyHandler>>();
   #seq = 0;
   readonly #limits: RateLimit[] = [];
-  readonly #limitsFor: Record<Operation, RateLimit[]> = { read: [], write: [], delete: [] };
+  readonly #limitsFor: Record<Operation, LimitBuckets[]> = { read: [], write: [], delete: [] };
   readonly #rateLimitStore: RateLimitStore;
   #auditSink: AuditSink | undefined;
   readonly #customAuditSink: boolean;
@@ -129,7 +129,8 @@ export class PolicyEngine {
     const parsed = parseRateLimit(operation, maxOrOptions, scope);
     const limit: RateLimit = Object.freeze({ ...parsed, id: rateLimitId(parsed, new Set(this.#limits.map((l) => l.id))) });
     this.#limits.push(limit);
-    for (const op of ['read', 'write', 'delete'] as const) if (appliesTo(limit, op)) this.#limitsFor[op].push(limit);
+    const buckets = new LimitBuckets(limit);
+    for (const op of ['read', 'write', 'delete'] as const) if (appliesTo(limit, op)) this.#limitsFor[op].push(buckets);
     return this;
   }
 
@@ -175,111 +176,189 @@ export class PolicyEngine {
   }
 
   // ---- operations ----------------------------------------------------------------------
+  //
+  // Each step below answers synchronously when everything it calls does (in-memory limiter
+  // and audit, handlers that return a plain action) and returns a promise only otherwise, so
+  // an operation awaits once per step that really waits: usually just the storage call.
+  // Awaiting a value that is already there still costs a microtask turn each time.
 
   /** Writes `value` under `key` if the policies allow it (rule O1). */
   async put(key: BytesLike, value: BytesLike, context?: PolicyCallContext): Promise<void> {
     const k = toKey(key);
     const v = toBuffer(value, 'value');
-    const ctx = this.#context('write', k, v, context);
-    await this.#admit(ctx);
-    const decision = await this.#evaluate(PolicyTrigger.BEFORE_WRITE, ctx);
+    const ctx = this.#context('write', k, v, context, key);
+    const admitted = this.#admit(ctx);
+    if (admitted !== undefined) await admitted;
+    let decision = this.#evaluate(PolicyTrigger.BEFORE_WRITE, ctx);
+    if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     const written = decision.action === PolicyAction.MODIFY && decision.value !== undefined ? decision.value : v;
-    await this.#store(ctx, () => this.db.put(k, written));
+    try {
+      await this.db.put(k, written);
+    } catch (error) {
+      return this.#storageFailed(ctx, error);
+    }
     ctx.value = written;
-    await this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx);
-    await this.#audit(ctx, 'allowed');
+    const after = this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx);
+    if (after instanceof Promise) await after;
+    const audited = this.#audit(ctx, 'allowed');
+    if (audited !== undefined) await audited;
   }
 
   /** Reads `key` if the policies allow it; null when absent or withheld by `after_read` (rule O2). */
   async get(key: BytesLike, context?: PolicyCallContext): Promise<Buffer | null> {
     const k = toKey(key);
-    const ctx = this.#context('read', k, null, context);
-    await this.#admit(ctx);
-    const decision = await this.#evaluate(PolicyTrigger.BEFORE_READ, ctx);
+    const ctx = this.#context('read', k, null, context, key);
+    const admitted = this.#admit(ctx);
+    if (admitted !== undefined) await admitted;
+    let decision = this.#evaluate(PolicyTrigger.BEFORE_READ, ctx);
+    if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
-    const stored = await this.#store(ctx, () => this.db.get(k));
-    if (stored === null || stored === undefined) {
-      await this.#audit(ctx, 'allowed');
-      return null;
+    let stored: Uint8Array | null | undefined;
+    try {
+      stored = await this.db.get(k);
+    } catch (error) {
+      return this.#storageFailed(ctx, error);
     }
-    let value = toBuffer(stored, 'stored value');
-    ctx.value = value;
-    const after = await this.#evaluate(PolicyTrigger.AFTER_READ, ctx);
-    if (after.action === PolicyAction.DENY) {
-      await this.#audit(ctx, 'redacted');
-      return null;
+    let result: AuditResult = 'allowed';
+    let value: Buffer | null = null;
+    if (stored !== null && stored !== undefined) {
+      value = toBuffer(stored, 'stored value');
+      ctx.value = value;
+      let after = this.#evaluate(PolicyTrigger.AFTER_READ, ctx);
+      if (after instanceof Promise) after = await after;
+      if (after.action === PolicyAction.DENY) {
+        value = null;
+        result = 'redacted';
+      } else if (after.action === PolicyAction.MODIFY) {
+        // What the caller receives differs from what is stored: audited `redacted` (H8).
+        if (after.value !== undefined) value = after.value;
+        result = 'redacted';
+      }
     }
-    // What the caller receives differs from what is stored: audited `redacted` (H8).
-    if (after.action === PolicyAction.MODIFY) {
-      if (after.value !== undefined) value = after.value;
-      await this.#audit(ctx, 'redacted');
-      return value;
-    }
-    await this.#audit(ctx, 'allowed');
+    const audited = this.#audit(ctx, result);
+    if (audited !== undefined) await audited;
     return value;
   }
 
   /** Deletes `key` if the policies allow it; a missing key succeeds (rules O3, O6). */
   async delete(key: BytesLike, context?: PolicyCallContext): Promise<void> {
     const k = toKey(key);
-    const ctx = this.#context('delete', k, null, context);
-    await this.#admit(ctx);
-    const decision = await this.#evaluate(PolicyTrigger.BEFORE_DELETE, ctx);
+    const ctx = this.#context('delete', k, null, context, key);
+    const admitted = this.#admit(ctx);
+    if (admitted !== undefined) await admitted;
+    let decision = this.#evaluate(PolicyTrigger.BEFORE_DELETE, ctx);
+    if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
-    await this.#store(ctx, () => this.db.delete(k));
-    await this.#evaluate(PolicyTrigger.AFTER_DELETE, ctx);
-    await this.#audit(ctx, 'allowed');
+    try {
+      await this.db.delete(k);
+    } catch (error) {
+      return this.#storageFailed(ctx, error);
+    }
+    const after = this.#evaluate(PolicyTrigger.AFTER_DELETE, ctx);
+    if (after instanceof Promise) await after;
+    const audited = this.#audit(ctx, 'allowed');
+    if (audited !== undefined) await audited;
   }
 
   // ---- pipeline steps --------------------------------------------------------------------
 
-  #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown): PolicyContext {
-    return new PolicyContext(operation, key, keyText(key), value, normalizeContext(context), this.#clock());
+  #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike): PolicyContext {
+    return new PolicyContext(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock());
   }
 
-  /** Rate limits (rules R2–R7): all applicable buckets in one call, all or nothing. */
-  async #admit(ctx: PolicyContext): Promise<void> {
+  /**
+   * Rate limits (rules R2–R7): all applicable buckets in one call, all or nothing. Returns
+   * undefined when the store admitted the operation synchronously.
+   */
+  #admit(ctx: PolicyContext): Promise<void> | undefined {
     const limits = this.#limitsFor[ctx.operation];
-    if (limits.length === 0) return;
-    const buckets = limits.map((limit) => bucketFor(limit, ctx.custom));
+    if (limits.length === 0) return undefined;
+    const buckets: BucketRequest[] = new Array(limits.length);
+    for (let i = 0; i < limits.length; i++) buckets[i] = limits[i]!.request(ctx.custom);
+    let answer: RateLimitDecision | PromiseLike<RateLimitDecision>;
+    try {
+      answer = this.#rateLimitStore.consume(buckets, ctx.timestamp);
+    } catch (cause) {
+      return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+    }
+    return isThenable(answer) ? this.#admitLater(ctx, answer) : this.#checkAdmission(ctx, answer);
+  }
+
+  async #admitLater(ctx: PolicyContext, answer: PromiseLike<RateLimitDecision>): Promise<void> {
     let decision: RateLimitDecision;
     try {
-      const answer = this.#rateLimitStore.consume(buckets, ctx.timestamp);
-      decision = isThenable(answer) ? await answer : answer;
-      if (typeof decision?.allowed !== 'boolean') throw new TypeError(`rate-limit store answered ${describe(decision)}`);
+      decision = await answer;
     } catch (cause) {
-      await this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+      return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
     }
-    if (!decision!.allowed) {
-      await this.#fail(ctx, 'rate_limited', ViolationCode.RATE_LIMITED, undefined, decision!.retryAfterMs);
-    }
+    return this.#checkAdmission(ctx, decision);
   }
 
-  /** Runs one trigger's matching hooks in order until DENY or MODIFY (rules H1–H4, H10). */
-  async #evaluate(trigger: PolicyTrigger, ctx: PolicyContext): Promise<Decision> {
-    const hooks = this.#hooks.get(trigger)!.match(ctx.keyText);
-    for (let i = 0; i < hooks.length; i++) {
+  #checkAdmission(ctx: PolicyContext, decision: RateLimitDecision): Promise<never> | undefined {
+    if (typeof decision?.allowed !== 'boolean') {
+      const cause = new TypeError(`rate-limit store answered ${describe(decision)}`);
+      return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+    }
+    if (!decision.allowed) return this.#fail(ctx, 'rate_limited', ViolationCode.RATE_LIMITED, undefined, decision.retryAfterMs);
+    return undefined;
+  }
+
+  /**
+   * Runs one trigger's matching hooks in order until DENY or MODIFY (rules H1–H4, H10).
+   * Synchronous until a handler returns a promise; the rest then runs in {@link #evaluateLater}.
+   */
+  #evaluate(trigger: PolicyTrigger, ctx: PolicyContext): Decision | Promise<Decision> {
+    const index = this.#hooks.get(trigger)!;
+    return index.size === 0 ? ALLOW : this.#runHooks(trigger, ctx, index.match(ctx.keyText), 0);
+  }
+
+  #runHooks(trigger: PolicyTrigger, ctx: PolicyContext, hooks: readonly IndexedHook<PolicyHandler>[], from: number): Decision | Promise<Decision> {
+    for (let i = from; i < hooks.length; i++) {
       const hook = hooks[i]!;
       let decision: Decision;
       try {
         ctx.modifiedValue = undefined;
         const result = hook.value(ctx);
-        decision = toDecision(isThenable(result) ? await result : result, ctx);
+        if (isThenable(result)) return this.#evaluateLater(trigger, ctx, hooks, i, result);
+        decision = toDecision(result, ctx);
       } catch (cause) {
-        const error = new PolicyViolation(ViolationCode.HOOK_FAILED, violationMessage(ViolationCode.HOOK_FAILED, ctx.operation), {
-          operation: ctx.operation,
-          key: ctx.keyText,
-          cause,
-          trigger,
-          pattern: hook.pattern,
-        });
-        await this.#auditQuietly(ctx, 'error');
-        throw error;
+        return this.#hookFailed(trigger, ctx, hook, cause);
       }
       if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) return decision;
     }
     return ALLOW;
+  }
+
+  /** Continues {@link #runHooks} once the handler at `at` has settled. */
+  async #evaluateLater(
+    trigger: PolicyTrigger,
+    ctx: PolicyContext,
+    hooks: readonly IndexedHook<PolicyHandler>[],
+    at: number,
+    pending: PromiseLike<unknown>,
+  ): Promise<Decision> {
+    let decision: Decision;
+    try {
+      decision = toDecision(await pending, ctx);
+    } catch (cause) {
+      return this.#hookFailed(trigger, ctx, hooks[at]!, cause);
+    }
+    if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) return decision;
+    return this.#runHooks(trigger, ctx, hooks, at + 1);
+  }
+
+  /** A handler threw or answered nonsense: fail closed, audited `error` (rule H10). */
+  async #hookFailed(trigger: PolicyTrigger, ctx: PolicyContext, hook: IndexedHook<PolicyHandler>, cause: unknown): Promise<never> {
+    const error = new PolicyViolation(ViolationCode.HOOK_FAILED, violationMessage(ViolationCode.HOOK_FAILED, ctx.operation), {
+      operation: ctx.operation,
+      key: ctx.keyText,
+      cause,
+      trigger,
+      pattern: hook.pattern,
+    });
+    await this.#auditQuietly(ctx, 'error');
+    throw error;
   }
 
   async #deny(ctx: PolicyContext): Promise<never> {
@@ -287,13 +366,9 @@ export class PolicyEngine {
   }
 
   /** Storage errors escape as themselves, audited `error` (rule E2). */
-  async #store<T>(ctx: PolicyContext, io: () => Promise<T>): Promise<T> {
-    try {
-      return await io();
-    } catch (error) {
-      await this.#auditQuietly(ctx, 'error');
-      throw error;
-    }
+  async #storageFailed(ctx: PolicyContext, error: unknown): Promise<never> {
+    await this.#auditQuietly(ctx, 'error');
+    throw error;
   }
 
   async #fail(ctx: PolicyContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number): Promise<never> {
@@ -312,24 +387,43 @@ export class PolicyEngine {
     };
   }
 
-  /** Records the outcome of a successful operation; a failed append fails the operation closed. */
-  async #audit(ctx: PolicyContext, result: AuditResult): Promise<void> {
-    if (!this.#auditOn) return;
+  /**
+   * Records the outcome of a successful operation; a failed append fails the operation closed
+   * (a synchronous sink's throw propagates as it is). Returns undefined when the sink appended
+   * synchronously.
+   */
+  #audit(ctx: PolicyContext, result: AuditResult): Promise<void> | undefined {
+    if (!this.#auditOn) return undefined;
     const entry = this.#entry(ctx, result);
+    let done: void | Promise<void>;
     try {
-      const done = this.#auditSink!.append(entry);
-      if (isThenable(done)) await done;
+      done = this.#auditSink!.append(entry);
     } catch (cause) {
-      if (this.#auditFailOpen) {
-        this.#onAuditError?.(cause, entry);
-        return;
-      }
-      throw new PolicyViolation(ViolationCode.AUDIT_UNAVAILABLE, violationMessage(ViolationCode.AUDIT_UNAVAILABLE, ctx.operation), {
-        operation: ctx.operation,
-        key: ctx.keyText,
-        cause,
-      });
+      this.#auditFailed(ctx, entry, cause);
+      return undefined;
     }
+    return isThenable(done) ? this.#auditLater(ctx, entry, done) : undefined;
+  }
+
+  async #auditLater(ctx: PolicyContext, entry: AuditEntry, done: PromiseLike<void>): Promise<void> {
+    try {
+      await done;
+    } catch (cause) {
+      this.#auditFailed(ctx, entry, cause);
+    }
+  }
+
+  /** Fail open (report and go on) or closed (throw `audit_unavailable`), as configured. */
+  #auditFailed(ctx: PolicyContext, entry: AuditEntry, cause: unknown): void {
+    if (this.#auditFailOpen) {
+      this.#onAuditError?.(cause, entry);
+      return;
+    }
+    throw new PolicyViolation(ViolationCode.AUDIT_UNAVAILABLE, violationMessage(ViolationCode.AUDIT_UNAVAILABLE, ctx.operation), {
+      operation: ctx.operation,
+      key: ctx.keyText,
+      cause,
+    });
   }
 
   /** Records the outcome of an operation that is failing anyway: its own error wins. */

@@ -26,7 +26,7 @@ const OPTIONS: picomatch.PicomatchOptions = {
 // picomatch guards against `.`/`..` segments and empty `*` runs because it matches paths;
 // keys are not paths, so those guards would open a gap (a rule over `system/*` would not
 // guard the key `system/..`).
-const DOT_SEGMENT_GUARDS = [/\(\?!\\\.\{1,2\}\(\?:\\\/\|\$\)\)/g, /\(\?!\(\?:\^\|\\\/\)\\\.\{1,2\}\(\?:\\\/\|\$\)\)/g];
+const DOT_SEGMENT_GUARD = /\(\?!(?:\(\?:\^\|\\\/\))?\\\.\{\d,\d\}\(\?:\\\/\|\$\)\)/g;
 const NON_EMPTY_GUARD = /\(\?=\.\)/g;
 
 /** Characters that give a segment glob meaning; a segment without them is literal. */
@@ -34,6 +34,32 @@ const MAGIC = /[*?[\]{}\\]/;
 
 export function isLiteralSegment(segment: string): boolean {
   return !MAGIC.test(segment);
+}
+
+// picomatch passes some characters through as regular-expression syntax: `|` (alternation),
+// a second `$` or `^` in a row (anchors), `+` after a bracket, brace or parenthesis (a
+// quantifier), and reads `"` as quoting. No literal text of a pattern holding them predicts
+// what it matches.
+const UNPREDICTABLE = /[|"$^]|[[\](){}]\+/;
+
+/**
+ * The literal text every key matching `pattern` ends with: the end of its last segment after
+ * the last glob character. `.json` for `**\/*.json`, `email` for `users/*\/email`, `''` for
+ * `users/**`. The hook index files patterns by it. `undefined` when the pattern cannot be
+ * indexed at all (see UNPREDICTABLE) and must be tried against every key.
+ */
+export function literalTail(pattern: string): string | undefined {
+  if (UNPREDICTABLE.test(pattern)) return undefined;
+  let start = pattern.length;
+  while (start > 0 && pattern[start - 1] !== '/' && !MAGIC.test(pattern[start - 1]!)) start--;
+  return pattern.slice(start);
+}
+
+/** The literal text a pattern segment begins with, before its first glob character: `s1-` for `s1-?`. */
+export function literalHead(segment: string): string {
+  let end = 0;
+  while (end < segment.length && !MAGIC.test(segment[end]!)) end++;
+  return segment.slice(0, end);
 }
 
 /** Validates a pattern, throwing a TypeError/RangeError naming `name`. */
@@ -45,25 +71,77 @@ export function assertPattern(pattern: unknown, name = 'pattern'): asserts patte
   }
 }
 
-/** Escapes parentheses, which picomatch would otherwise read as regex groups (P6), and spells class negation `[^`. */
-function escapeLiterals(pattern: string): string {
+// Characters picomatch would pass through as regular-expression syntax (groups, alternation,
+// anchors, quantifiers, quoting); in a glob they are literal (P6).
+const REGEX_SYNTAX = new Set(['(', ')', '|', '$', '^', '"', '+']);
+
+/** Index of the `]` closing a class opened at `open`, or -1 when the `[` is literal. */
+function classEnd(pattern: string, open: number): number {
+  let j = open + 1;
+  if (pattern[j] === '!' || pattern[j] === '^') j++;
+  if (pattern[j] === ']') j++;
+  for (; j < pattern.length; j++) {
+    if (pattern[j] === '\\') j++;
+    else if (pattern[j] === '/') return -1;
+    else if (pattern[j] === ']') return j;
+  }
+  return -1;
+}
+
+/**
+ * Rewrites a glob so picomatch reads exactly the syntax of docs/patterns.md: classes
+ * (`[!` spelt `[^`, which picomatch reads as negation without its `!` negation mode),
+ * braces, `*`, `?`, `**`; every other character, and a `\`-escaped one, is literal.
+ */
+function toPicomatchGlob(pattern: string): string {
   let out = '';
+  let braces = 0;
   for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    if (c === '\\' && i + 1 < pattern.length) {
-      out += c + pattern[++i];
-    } else if (c === '(' || c === ')') {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      const next = pattern[++i];
+      if (next === undefined) out += '\\\\';
+      // `\d` would reach the regular expression as a digit class: an escaped letter or digit is itself.
+      else out += /[A-Za-z0-9]/.test(next) ? next : '\\' + next;
+    } else if (c === '[') {
+      const close = classEnd(pattern, i);
+      if (close === -1) {
+        out += '\\[';
+      } else {
+        const body = pattern.slice(i + 1, close);
+        out += '[' + (body.startsWith('!') ? '^' + body.slice(1) : body) + ']';
+        i = close;
+      }
+    } else if (c === ']') {
+      out += '\\]';
+    } else if (c === '{') {
+      braces++;
+      out += c;
+    } else if (c === '}') {
+      if (braces > 0) {
+        braces--;
+        out += c;
+      } else {
+        out += '\\}';
+      }
+    } else if (REGEX_SYNTAX.has(c)) {
       out += '\\' + c;
-    } else if (c === '[' && pattern[i + 1] === '!') {
-      // Glob class negation; picomatch reads `[!` as negation only with negation enabled,
-      // which would also turn a leading `!` into "not" — `[^` means the same to it.
-      out += '[^';
-      i++;
     } else {
       out += c;
     }
   }
   return out;
+}
+
+/**
+ * Keys are matched by code point, so `?` takes a whole emoji: the expression is compiled with
+ * the `u` flag, which rejects identity escapes such as `\-` or `\%` that picomatch emits;
+ * those become `\xHH`, which means the same character.
+ */
+function toUnicodeSource(source: string): string {
+  return source.replace(/\\([\x20-\x7e])/g, (escape, c: string) =>
+    /[A-Za-z0-9^$\\.*+?()[\]{}|/]/.test(c) ? escape : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'),
+  );
 }
 
 /** Compiles a pattern to an anchored regular expression over the key text. */
@@ -73,20 +151,20 @@ export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   // trailing `/**` made optional, which it does itself for a globstar in the middle.
   let source: string;
   if (pattern.endsWith('/**') && pattern.length > 3) {
-    const base = picomatch.makeRe(escapeLiterals(pattern.slice(0, -3)), OPTIONS).source;
-    const rest = picomatch.makeRe(escapeLiterals(pattern), OPTIONS).source;
+    const base = picomatch.makeRe(toPicomatchGlob(pattern.slice(0, -3)), OPTIONS).source;
+    const rest = picomatch.makeRe(toPicomatchGlob(pattern), OPTIONS).source;
     source = `(?:${stripAnchors(base)})|(?:${stripAnchors(rest)})`;
     source = `^(?:${source})$`;
   } else {
-    source = picomatch.makeRe(escapeLiterals(pattern), OPTIONS).source;
+    source = picomatch.makeRe(toPicomatchGlob(pattern), OPTIONS).source;
   }
   if (source === '$^') {
     throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
   }
-  for (const guard of DOT_SEGMENT_GUARDS) source = source.replace(guard, '');
+  source = source.replace(DOT_SEGMENT_GUARD, '');
   source = source.replace(NON_EMPTY_GUARD, '');
   try {
-    return new RegExp(source);
+    return new RegExp(toUnicodeSource(source), 'u');
   } catch (cause) {
     throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob`, { cause });
   }

@@ -74,10 +74,52 @@ export function scopeValue(scope: string, context: ContextMap): string {
 /** One bucket per limit and scope value (rule R6: limits never share buckets). */
 export function bucketFor(limit: RateLimit, context: ContextMap): BucketRequest {
   return {
-    key: `${limit.id}|${encodeURIComponent(scopeValue(limit.scope, context))}`,
+    key: `${limit.id}|${encodeScopeValue(scopeValue(limit.scope, context))}`,
     capacity: limit.maxPerMinute,
     windowMs: limit.windowMs,
   };
+}
+
+// Characters encodeURIComponent leaves as they are: most ids need no encoding call at all.
+const UNRESERVED = /^[A-Za-z0-9\-_.!~*'()]*$/;
+
+function encodeScopeValue(value: string): string {
+  return UNRESERVED.test(value) ? value : encodeURIComponent(value);
+}
+
+/** Scope values remembered per limit; past this many the memory is simply forgotten. */
+const RECENT_SCOPE_VALUES = 4096;
+
+/**
+ * {@link bucketFor} for one limit, remembering the requests of recent scope values. Agents
+ * come back, and handing the store the very same key string (whose hash V8 has already
+ * computed) saves building and hashing a new one on every operation. Bounded, so a million
+ * distinct agents cost no more memory here than a few thousand.
+ */
+export class LimitBuckets {
+  readonly limit: RateLimit;
+  /** The only request of a `global` limit. */
+  readonly #global: BucketRequest | undefined;
+  readonly #recent = new Map<string, BucketRequest>();
+
+  constructor(limit: RateLimit) {
+    this.limit = limit;
+    this.#global = limit.scope === 'global' ? Object.freeze(bucketFor(limit, {})) : undefined;
+  }
+
+  /** The bucket this limit takes a token from for an operation with `context`. */
+  request(context: ContextMap): BucketRequest {
+    if (this.#global !== undefined) return this.#global;
+    const value = scopeValue(this.limit.scope, context);
+    let request = this.#recent.get(value);
+    if (request === undefined) {
+      if (this.#recent.size >= RECENT_SCOPE_VALUES) this.#recent.clear();
+      // Frozen because it is shared by every operation of this scope value.
+      request = Object.freeze(bucketFor(this.limit, context));
+      this.#recent.set(value, request);
+    }
+    return request;
+  }
 }
 
 /**

@@ -36,7 +36,9 @@ export class RocksDBStore implements KeyValueStore {
 
   /** Opens (creating by default) the database in folder `location`. */
   static async open<T extends RocksDBStore>(
-    this: new (location: string, db: RocksLevel, sync: boolean) => T,
+    // `{ prototype: T }` rather than a constructor type, so subclasses such as the facade's
+    // `Database` get `Promise<Database>` while the constructor stays protected.
+    this: { prototype: T },
     location: string,
     options: RocksDBStoreOptions = {},
   ): Promise<T> {
@@ -48,7 +50,7 @@ export class RocksDBStore implements KeyValueStore {
     if (createIfMissing) await mkdir(location, { recursive: true });
     const db = new RocksLevel(location, {});
     await db.open({ ...rocksdb, createIfMissing, errorIfExists });
-    return new this(location, db, sync);
+    return Reflect.construct(this as unknown as typeof RocksDBStore, [location, db, sync]) as T;
   }
 
   async get(key: Buffer): Promise<Buffer | null> {

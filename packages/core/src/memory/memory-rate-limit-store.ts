@@ -18,16 +18,21 @@ const MIN_SWEEP = 1024;
 export class MemoryRateLimitStore implements RateLimitStore {
   readonly #buckets = new Map<string, Bucket>();
   #sweepAt = MIN_SWEEP;
-  // Reused between calls: consume is synchronous, so no two calls share it at once.
-  #levels: number[] = [];
+  // Reused between calls: consume is synchronous, so no two calls share them at once. They
+  // keep each bucket's lookup from the checking pass for the taking pass.
+  readonly #levels: number[] = [];
+  readonly #found: (Bucket | undefined)[] = [];
 
   consume(buckets: readonly BucketRequest[], now: number): RateLimitDecision {
     const levels = this.#levels;
+    const found = this.#found;
     let retryAfterMs = 0;
     let limitedBy: string | undefined;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
-      const units = level(this.#buckets.get(b.key), b.capacity, b.windowMs, now);
+      const bucket = this.#buckets.get(b.key);
+      const units = level(bucket, b.capacity, b.windowMs, now);
+      found[i] = bucket;
       levels[i] = units;
       if (units < b.windowMs) {
         limitedBy ??= b.key;
@@ -35,13 +40,15 @@ export class MemoryRateLimitStore implements RateLimitStore {
       }
     }
     if (limitedBy !== undefined) {
+      found.fill(undefined);
       return { allowed: false, remaining: 0, retryAfterMs, limitedBy };
     }
     let remaining = Infinity;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
       const left = levels[i]! - b.windowMs;
-      const existing = this.#buckets.get(b.key);
+      const existing = found[i];
+      found[i] = undefined;
       if (existing) {
         existing.level = left;
         existing.last = now;

@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { HookIndex } from './hook-index.js';
+import { compilePattern, literalTail } from './pattern.js';
+
+// The index is an optimization only: for every key it must return exactly the hooks a
+// linear scan of the compiled patterns returns, in registration order (rule H1). These
+// patterns lean on what the index keys on: literal prefixes, literal tails, and characters
+// that are glob or regular-expression syntax near them.
+const segmentArb = fc.oneof(
+  fc.constantFrom('*', '**', '?', 'a', 'b', 'ab', '*.a', '*a', 'a*', 'ab*', 'a?', 'b[ab]', 'a{b,}', '[ab]', '{a,b}', 'a.b', '.a', '\\*', 'a|b', '"a"', 'a$', '^a', '(a)', 'a+'),
+  fc.stringMatching(/^[ab.|$^+()"]{1,3}$/),
+);
+const patternArb = fc
+  .array(segmentArb, { minLength: 1, maxLength: 4 })
+  .map((s) => s.join('/'))
+  .filter((p) => !p.startsWith('./') && isValid(p));
+const keyArb = fc
+  .array(fc.stringMatching(/^[ab.|$^+()"*\n]{0,3}$/), { minLength: 1, maxLength: 5 })
+  .map((s) => s.join('/'))
+  .filter((k) => k.length > 0);
+
+function isValid(pattern: string): boolean {
+  try {
+    compilePattern(pattern);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('HookIndex', () => {
+  it('finds exactly what a linear scan finds, in registration order (H1)', () => {
+    fc.assert(
+      fc.property(fc.array(patternArb, { minLength: 1, maxLength: 16 }), fc.array(keyArb, { minLength: 1, maxLength: 8 }), (patterns, keys) => {
+        const index = new HookIndex<number>();
+        const compiled = patterns.map((p, i) => index.add(p, i, i).regex);
+        for (const key of keys) {
+          const linear = compiled.map((re, i) => (re.test(key) ? i : -1)).filter((i) => i >= 0);
+          expect(index.match(key).map((h) => h.value)).toEqual(linear);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('keeps registration order across prefixes and tails (H1)', () => {
+    const index = new HookIndex<string>();
+    index.add('**/*.json', 0, 'any json');
+    index.add('users/**', 1, 'users');
+    index.add('users/*/email', 2, 'email');
+    index.add('**', 3, 'all');
+    index.add('users/alice/config.json', 4, 'exact');
+    expect(index.match('users/alice/config.json').map((h) => h.value)).toEqual(['any json', 'users', 'all', 'exact']);
+    expect(index.match('users/alice/email').map((h) => h.value)).toEqual(['users', 'email', 'all']);
+    expect(index.match('config.json').map((h) => h.value)).toEqual(['any json', 'all']);
+  });
+
+  it('scales with matching candidates, not registered patterns', () => {
+    const index = new HookIndex<number>();
+    for (let i = 0; i < 3000; i++) {
+      index.add(`tenant/${i}/*`, 4 * i, i);
+      index.add(`**/*.ext${i}`, 4 * i + 1, i);
+      index.add(`*/secret${i}`, 4 * i + 2, i);
+      index.add(`users/*/field${i}`, 4 * i + 3, i);
+    }
+    // Counting regular-expression tests through the public surface is not possible, so the
+    // index's answer is checked here and its cost in packages/bench.
+    expect(index.match('tenant/7/doc').map((h) => h.pattern)).toEqual(['tenant/7/*']);
+    expect(index.match('a/b/c.ext12').map((h) => h.pattern)).toEqual(['**/*.ext12']);
+    expect(index.match('x/secret5').map((h) => h.pattern)).toEqual(['*/secret5']);
+    expect(index.match('users/bob/field2999').map((h) => h.pattern)).toEqual(['users/*/field2999']);
+    expect(index.match('nothing/here')).toEqual([]);
+  });
+});
+
+describe('literalTail', () => {
+  it.each([
+    ['**/*.json', '.json'],
+    ['users/*/email', 'email'],
+    ['users/**', ''],
+    ['tenant/7/*', ''],
+    ['config', 'config'],
+    ['a/\\*b', 'b'],
+    ['*.{json,yaml}', ''],
+    ['a|b/*.json', undefined],
+    ['"a"/b', undefined],
+  ])('%s ends with %s', (pattern, tail) => {
+    expect(literalTail(pattern)).toBe(tail);
+  });
+});
