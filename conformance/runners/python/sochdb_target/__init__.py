@@ -1,0 +1,12 @@
+"""A small policy engine with the Python SDK's API and the conformance suite's target semantics.
+
+It exists to prove conformance/runners/python/run.py: the runner must pass every case
+against it. API as in the seed: ``PolicyEngine(db)``, the trigger decorators
+(``@policy.before_write("system/*")`` or ``policy.before_write("readonly/*", deny_all)``),
+``add_rate_limit``, ``enable_audit``/``disable_audit``/``get_audit_log``, ``put``/``get``/
+``delete`` and ``PolicyViolation``. Helpers live in ``sochdb_target.policy``.
+"""
+
+from .engine import PolicyAction, PolicyEngine, PolicyTrigger, PolicyViolation
+
+__all__ = ["PolicyAction", "PolicyEngine", "PolicyTrigger", "PolicyViolation"]

@@ -1,0 +1,139 @@
+import { PolicyEngine, PolicyTrigger, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore } from 'sochdb-policy';
+import { showBytes, toBytes } from './bytes.js';
+import type { AuditSetup, Case, HookSpec, RateLimitSpec, Step } from './case-types.js';
+import { checkAuditEntries, checkOutcome, type Actual } from './expect.js';
+import { compileHandler, type Recorder } from './handlers.js';
+
+/** The adapters one case runs on, fresh for this case. */
+export interface CaseEnvironment {
+  store: KeyValueStore;
+  rateLimitStore: RateLimitStore;
+  /** Undefined: the engine's own in-memory log. */
+  auditSink: AuditSink | undefined;
+}
+
+/** Where the clock starts; any fixed value works, since cases compare order, not times (A4). */
+export const CLOCK_START_MS = Date.UTC(2025, 0, 1);
+
+/** Whether a case sizes the audit log, which only the engine's own in-memory log can do (A1). */
+export function sizesAuditLog(c: Case): boolean {
+  const audit = c.setup?.audit;
+  return (typeof audit === 'object' && audit !== null) || c.steps.some((s) => s.op === 'enable_audit' && s.max_entries !== undefined);
+}
+
+/**
+ * Runs one case through the facade's PolicyEngine. Returns the failure, or undefined when
+ * every step met its expectation. The first failing step ends the case.
+ */
+export async function executeCase(c: Case, env: CaseEnvironment): Promise<string | undefined> {
+  let now = CLOCK_START_MS;
+  const engine = new PolicyEngine(env.store, { clock: () => now, auditSink: env.auditSink, rateLimitStore: env.rateLimitStore });
+  const recorder: Recorder = { calls: [], logs: [] };
+  const ownSink = env.auditSink !== undefined;
+
+  const setup = c.setup ?? {};
+  try {
+    for (const { key, value } of setup.data ?? []) await env.store.put(toBytes(key), toBytes(value));
+    for (const hook of setup.hooks ?? []) register(engine, hook, recorder);
+    for (const limit of setup.rate_limits ?? []) addRateLimit(engine, limit);
+    configureAudit(engine, setup.audit ?? false, ownSink);
+  } catch (error) {
+    return `setup failed: ${String(error)}`;
+  }
+
+  for (let i = 0; i < c.steps.length; i++) {
+    const step = c.steps[i]!;
+    recorder.calls.length = 0;
+    recorder.logs.length = 0;
+    let failure: string | undefined;
+    switch (step.op) {
+      case 'advance_clock':
+        now += step.ms;
+        break;
+      case 'disable_audit':
+        engine.disableAudit();
+        break;
+      case 'close_storage':
+        await env.store.close();
+        break;
+      case 'raw_get': {
+        const actual = await attempt(() => env.store.get(toBytes(step.key)));
+        failure = checkOutcome({ value: step.expect.value }, actual, recorder);
+        break;
+      }
+      case 'audit': {
+        const q = step.query ?? {};
+        const actual = await attempt(() =>
+          engine.getAuditLog({ limit: q.limit, agentId: q.agent_id, operation: q.operation as AuditEntry['operation'] | undefined }),
+        );
+        if ('entries' in step.expect) failure = checkAuditEntries(step.expect.entries, actual);
+        else failure = checkOutcome(step.expect, actual, recorder);
+        break;
+      }
+      default: {
+        const actual = await attempt(() => operation(engine, step, recorder, ownSink));
+        const expect = 'expect' in step && step.expect !== undefined ? step.expect : { ok: true as const };
+        failure = checkOutcome(expect, actual, recorder);
+      }
+    }
+    if (failure !== undefined) return `step ${i + 1} (${describeStep(step)}): ${failure}`;
+  }
+  return undefined;
+}
+
+type OperationStep = Extract<Step, { op: 'put' | 'get' | 'delete' | 'hook' | 'add_rate_limit' | 'enable_audit' }>;
+
+async function operation(engine: PolicyEngine, step: OperationStep, recorder: Recorder, ownSink: boolean): Promise<unknown> {
+  switch (step.op) {
+    case 'put':
+      return engine.put(toBytes(step.key), toBytes(step.value), step.context as PolicyCallContext | undefined);
+    case 'get':
+      return engine.get(toBytes(step.key), step.context as PolicyCallContext | undefined);
+    case 'delete':
+      return engine.delete(toBytes(step.key), step.context as PolicyCallContext | undefined);
+    case 'hook':
+      return void register(engine, step, recorder);
+    case 'add_rate_limit':
+      return void addRateLimit(engine, step);
+    case 'enable_audit':
+      return void configureAudit(engine, step.max_entries === undefined ? true : { max_entries: step.max_entries }, ownSink);
+  }
+}
+
+function register(engine: PolicyEngine, hook: HookSpec, recorder: Recorder): void {
+  // The trigger names in the files are the engine's own (`before_write`, ...).
+  engine.on(hook.trigger as PolicyTrigger, hook.pattern, compileHandler(hook.handler, recorder));
+}
+
+function addRateLimit(engine: PolicyEngine, limit: RateLimitSpec): void {
+  engine.addRateLimit(limit.operation as 'write', { maxPerMinute: limit.max_per_minute, scope: limit.scope });
+}
+
+/**
+ * Audit on or off as the case says (A1). An engine given a sink of its own starts with audit
+ * on, so a case that starts with audit off turns it off first.
+ */
+function configureAudit(engine: PolicyEngine, audit: AuditSetup, ownSink: boolean): void {
+  if (audit === false) {
+    if (ownSink) engine.disableAudit();
+  } else if (audit === true) {
+    engine.enableAudit();
+  } else {
+    engine.enableAudit({ maxEntries: audit.max_entries });
+  }
+}
+
+async function attempt(run: () => Promise<unknown>): Promise<Actual> {
+  try {
+    return { ok: true, result: await run() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function describeStep(step: Step): string {
+  const key = 'key' in step ? ` ${showBytes(toBytes(step.key))}` : '';
+  const context = 'context' in step && step.context !== undefined ? ` ${JSON.stringify(step.context)}` : '';
+  const pattern = 'pattern' in step ? ` ${step.trigger} ${JSON.stringify(step.pattern)}` : '';
+  return `${step.op}${key}${pattern}${context}`;
+}
