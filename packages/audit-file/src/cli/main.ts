@@ -1,0 +1,161 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { AUDIT_RESULTS, OPERATIONS, type AuditQuery, type AuditResult, type Operation } from '@sochdb-policy/core';
+import { queryAuditLog } from '../query.js';
+import { listRotatedSync } from '../segments.js';
+import { verifyAuditLog, type VerifyResult } from '../verify.js';
+import { follow } from './follow.js';
+import { jsonRow, table, tableRow } from './format.js';
+
+export const USAGE = `Usage: sochdb-policy-audit <command> [options] <path>
+
+Commands:
+  tail [-n N] [-f]   the newest N entries (default 10); -f keeps printing new ones
+  query [filters]    the newest --limit entries (default 100) matching the filters
+  verify             check the hash chain: exit 0 when intact, 1 with the first bad seq
+
+Query filters:
+  --limit N  --agent-id ID  --operation read|write|delete
+  --result allowed|denied|rate_limited|redacted|error
+  --since T  --until T       T in milliseconds since the epoch or an ISO 8601 date
+
+Verify options:
+  --hmac-key-file FILE       key of an HMAC-protected log (or env SOCHDB_AUDIT_HMAC_KEY)
+  --anchor SEQ:HASH          a seq and hash recorded earlier that the log must still contain
+
+Output: a table by default; --json prints JSON Lines (tail, query) or one object (verify).
+Exit codes: 0 ok, 1 verify found a problem, 2 usage or I/O error.
+`;
+
+/** Exit codes and output go through here so the whole CLI is testable in-process too. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+class UsageError extends Error {}
+
+function intArg(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function timeArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (/^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new UsageError(`--${name} must be milliseconds or an ISO 8601 date, got ${JSON.stringify(v)}`);
+  return t;
+}
+
+function hmacKey(file: string | undefined, env: NodeJS.ProcessEnv): Buffer | undefined {
+  if (file !== undefined) {
+    // Key files usually end with a newline the key does not include.
+    const raw = readFileSync(file);
+    const end = raw.at(-1) === 0x0a ? (raw.at(-2) === 0x0d ? raw.length - 2 : raw.length - 1) : raw.length;
+    return raw.subarray(0, end);
+  }
+  const v = env.SOCHDB_AUDIT_HMAC_KEY;
+  return v ? Buffer.from(v, 'utf8') : undefined;
+}
+
+function verifyText(r: VerifyResult, path: string): string {
+  if (!r.ok) return `TAMPERED ${path}\n  ${r.problem!.message}\n  verified before it: ${r.entries} entries, up to seq ${r.lastSeq}\n`;
+  const lines = [`OK ${path}: ${r.entries} entries verified${r.firstSeq === null ? '' : ` (seq ${r.firstSeq}..${r.lastSeq})`} in ${r.files} file(s), ${r.alg ?? 'no header'}`];
+  lines.push(`  last seq ${r.lastSeq}, last hash ${r.lastHash} (keep them to check later with --anchor ${r.lastSeq}:${r.lastHash})`);
+  if (!r.genesis && r.firstSeq !== null) lines.push(`  note: the log starts after seq ${r.firstSeq - 1}; older files were rotated away`);
+  if (r.tornTail) lines.push(`  note: ${r.tornTail.bytes} bytes after the last complete line at byte ${r.tornTail.offset} (an append in progress, or a crash; moved aside on the next open)`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs the CLI; resolves with the exit code. `tail -f` resolves only when `signal` aborts. */
+export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean' },
+        follow: { type: 'boolean', short: 'f' },
+        lines: { type: 'string', short: 'n' },
+        limit: { type: 'string' },
+        'agent-id': { type: 'string' },
+        operation: { type: 'string' },
+        result: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        'hmac-key-file': { type: 'string' },
+        anchor: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    if (values.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    const [command, path, ...extra] = positionals;
+    if (command === undefined || path === undefined || extra.length > 0) throw new UsageError('expected a command and one path');
+    if (!existsSync(path) && listRotatedSync(path).length === 0) {
+      io.err(`sochdb-policy-audit: no audit log at ${path}\n`);
+      return 2;
+    }
+    const print = values.json ? jsonRow : tableRow;
+    switch (command) {
+      case 'tail': {
+        const records = await queryAuditLog(path, { limit: intArg('lines', values.lines, 10) });
+        io.out(values.json ? records.map(jsonRow).join('') : table(records));
+        if (!values.follow) return 0;
+        const f = follow(path, records.at(-1)?.seq ?? 0, (r) => io.out(print(r)));
+        await new Promise<void>((resolve) => {
+          if (signal?.aborted) return resolve();
+          signal?.addEventListener('abort', () => resolve(), { once: true });
+        });
+        f.stop();
+        return 0;
+      }
+      case 'query': {
+        if (values.operation !== undefined && !OPERATIONS.includes(values.operation as Operation)) {
+          throw new UsageError(`--operation must be one of ${OPERATIONS.join(', ')}`);
+        }
+        if (values.result !== undefined && !AUDIT_RESULTS.includes(values.result as AuditResult)) {
+          throw new UsageError(`--result must be one of ${AUDIT_RESULTS.join(', ')}`);
+        }
+        const q: AuditQuery = {
+          limit: intArg('limit', values.limit, 100),
+          agentId: values['agent-id'],
+          operation: values.operation as Operation | undefined,
+          result: values.result as AuditResult | undefined,
+          since: timeArg('since', values.since),
+          until: timeArg('until', values.until),
+        };
+        const records = await queryAuditLog(path, q);
+        io.out(values.json ? records.map(jsonRow).join('') : table(records));
+        return 0;
+      }
+      case 'verify': {
+        let anchor: { seq: number; hash: string } | undefined;
+        if (values.anchor !== undefined) {
+          const m = /^(\d+):([0-9a-f]{64})$/.exec(values.anchor);
+          if (!m) throw new UsageError('--anchor must be SEQ:HASH (64 lowercase hex digits)');
+          anchor = { seq: Number(m[1]), hash: m[2]! };
+        }
+        const r = await verifyAuditLog(path, { hmacKey: hmacKey(values['hmac-key-file'], io.env), anchor });
+        io.out(values.json ? `${JSON.stringify(r)}\n` : verifyText(r, path));
+        if (r.ok) return 0;
+        return r.problem?.reason === 'key_required' ? 2 : 1;
+      }
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`sochdb-policy-audit: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.err(`sochdb-policy-audit: ${(error as Error).message}\n`);
+    return 2;
+  }
+}
+

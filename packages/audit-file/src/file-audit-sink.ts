@@ -1,0 +1,142 @@
+import type { AuditEntry, AuditQuery, AuditSink } from '@sochdb-policy/core';
+import { resolve } from 'node:path';
+import { AuditFileError, AuditFileErrorCode } from './errors.js';
+import { makeHasher } from './hasher.js';
+import { acquireLock } from './lock.js';
+import { ioError, openLog, type RecoveryReport } from './open-log.js';
+import { resolveOptions, type Durability, type FileAuditSinkOptions, type ResolvedOptions } from './options.js';
+import { queryFiles, type AuditRecordView } from './query.js';
+import { validateEntry } from './validate-entry.js';
+import { verifyFiles, type AuditAnchor, type VerifyResult } from './verify.js';
+import { LogWriter, type WriterStats } from './writer.js';
+
+const OPENING = Symbol('FileAuditSink.open');
+
+/**
+ * An {@link AuditSink} that appends every entry to a hash-chained JSON Lines file.
+ *
+ * ```ts
+ * const sink = await FileAuditSink.open('/var/log/agents/audit.log');
+ * const policy = new PolicyEngine(db, { auditSink: sink });
+ * ```
+ */
+export class FileAuditSink implements AuditSink {
+  /** Absolute path of the active file. */
+  readonly path: string;
+  readonly durability: Durability;
+  /** What open did to recover from a crash or (with `repair`) from corruption. */
+  readonly recovery: RecoveryReport;
+  readonly #opts: ResolvedOptions;
+  readonly #writer: LogWriter;
+  readonly #unlock: () => void;
+  #closed = false;
+
+  /** Use {@link FileAuditSink.open}. */
+  constructor(token: symbol, path: string, opts: ResolvedOptions, writer: LogWriter, recovery: RecoveryReport, unlock: () => void) {
+    if (token !== OPENING) throw new TypeError('use FileAuditSink.open(path, options)');
+    this.path = path;
+    this.durability = opts.durability;
+    this.#opts = opts;
+    this.#writer = writer;
+    this.recovery = recovery;
+    this.#unlock = unlock;
+  }
+
+  /**
+   * Opens (or creates) the log at `path`: takes the writer lock, recovers from a crash and
+   * resumes the chain. Rejects with {@link AuditFileError} (`corrupt`, `locked`, `io`,
+   * `key_required`, `wrong_key`).
+   */
+  static async open(path: string, options: FileAuditSinkOptions = {}): Promise<FileAuditSink> {
+    if (typeof path !== 'string' || path === '') throw new TypeError(`path must be a non-empty string, got ${typeof path === 'string' ? '""' : typeof path}`);
+    const opts = resolveOptions(options);
+    const abs = resolve(path);
+    const unlock = acquireLock(abs);
+    try {
+      const hasher = makeHasher(opts.hmacKey);
+      const { state, recovery } = await openLog(abs, opts, hasher).catch((error: unknown) => {
+        throw ioError(abs, error);
+      });
+      return new FileAuditSink(OPENING, abs, opts, new LogWriter(abs, opts, hasher, state), recovery, unlock);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+  }
+
+  /** Seq of the last entry written. */
+  get lastSeq(): number {
+    return this.#writer.lastSeq;
+  }
+
+  /** Hash of the last record written: with {@link lastSeq}, an anchor worth keeping elsewhere. */
+  get lastHash(): string {
+    return this.#writer.lastHash;
+  }
+
+  /** Entries, writes, fsyncs and rotations since open: with `'always'`, fsyncs well below entries means group commit is working. */
+  get stats(): WriterStats {
+    return this.#writer.stats;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Appends an entry; resolves once it is as durable as `durability` promises. Rejects (and
+   * the entry is not acknowledged) when it cannot be written: the engine then fails the
+   * operation with code `audit_unavailable`.
+   */
+  async append(entry: AuditEntry): Promise<void> {
+    await this.write(entry);
+  }
+
+  /** {@link append} that resolves with the entry's seq. */
+  write(entry: AuditEntry): Promise<number> {
+    try {
+      validateEntry(entry);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#writer.append(entry);
+  }
+
+  /** The newest `limit` (default 100) entries matching the filters, oldest first (rule A3). */
+  async query(query: AuditQuery = {}): Promise<AuditEntry[]> {
+    const records = await this.queryRecords(query);
+    return records.map(({ timestamp, operation, key, agentId, sessionId, result }) => ({ timestamp, operation, key, agentId, sessionId, result }));
+  }
+
+  /** Like {@link query}, with each entry's seq and hash. */
+  async queryRecords(query: AuditQuery = {}): Promise<AuditRecordView[]> {
+    this.#assertOpen();
+    return queryFiles(this.#writer.snapshot(), query);
+  }
+
+  /** Verifies every file of the log up to the last write (see {@link VerifyResult}). */
+  async verify(options: { anchor?: AuditAnchor } = {}): Promise<VerifyResult> {
+    this.#assertOpen();
+    return verifyFiles(this.#writer.snapshot(), { hmacKey: this.#opts.hmacKey, anchor: options.anchor });
+  }
+
+  /** Resolves when every entry appended so far is fsync'd (useful with `'interval'` and `'none'`). */
+  flush(): Promise<void> {
+    return this.#writer.flush();
+  }
+
+  /** Flushes, fsyncs and closes the file and releases the lock. Later calls reject with code `closed`. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#writer.close();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AuditFileError(AuditFileErrorCode.CLOSED, `audit log ${this.path} is closed`, { file: this.path });
+  }
+}

@@ -1,0 +1,193 @@
+import { isUtf8 } from 'node:buffer';
+import { AUDIT_RESULTS, OPERATIONS, type AuditEntry, type AuditResult, type Operation } from '@sochdb-policy/core';
+import type { HashAlg, Hasher } from './hasher.js';
+
+/**
+ * The on-disk records (docs/audit-file-format.md). Each line is the canonical JSON of a
+ * record's body with `"hash":"<hex>"` added as the last member; the hash covers the body,
+ * which holds `prev`, the previous record's hash, so the records form one chain.
+ */
+export const FORMAT_VERSION = 1;
+/** `prev` of the very first record of a log. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface EntryRecord {
+  type: 'entry';
+  seq: number;
+  timestamp: number;
+  operation: Operation;
+  key: string;
+  agent_id: string | null;
+  session_id: string | null;
+  result: AuditResult;
+  prev: string;
+  hash: string;
+}
+
+/** First record of every file: which algorithm, and where the chain stands (last entry seq). */
+export interface HeaderRecord {
+  type: 'header';
+  version: number;
+  alg: HashAlg;
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+/** Last record of a rotated file: its last entry seq; the next file's header links to its hash. */
+export interface SealRecord {
+  type: 'seal';
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+export type LogRecord = EntryRecord | HeaderRecord | SealRecord;
+
+const str = JSON.stringify;
+const nullable = (v: string | null) => (v === null ? 'null' : str(v));
+
+export function entryBody(seq: number, e: AuditEntry, prev: string): string {
+  return (
+    `{"seq":${seq},"timestamp":${str(e.timestamp)},"operation":"${e.operation}","key":${str(e.key)},` +
+    `"agent_id":${nullable(e.agentId)},"session_id":${nullable(e.sessionId)},"result":"${e.result}","prev":"${prev}"}`
+  );
+}
+
+export function headerBody(alg: HashAlg, seq: number, prev: string): string {
+  return `{"type":"header","version":${FORMAT_VERSION},"alg":"${alg}","seq":${seq},"prev":"${prev}"}`;
+}
+
+export function sealBody(seq: number, prev: string): string {
+  return `{"type":"seal","seq":${seq},"prev":"${prev}"}`;
+}
+
+/** The line written for `body` with its hash, newline included. */
+export function lineOf(body: string, hash: string): string {
+  return `${body.slice(0, -1)},"hash":"${hash}"}\n`;
+}
+
+/** Canonical body of a parsed record (what its hash covers). */
+export function bodyOf(r: LogRecord): string {
+  switch (r.type) {
+    case 'header':
+      return headerBody(r.alg, r.seq, r.prev);
+    case 'seal':
+      return sealBody(r.seq, r.prev);
+    case 'entry':
+      return entryBody(r.seq, toAuditEntry(r), r.prev);
+  }
+}
+
+export function toAuditEntry(r: EntryRecord): AuditEntry {
+  return { timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agent_id, sessionId: r.session_id, result: r.result };
+}
+
+// ---- reading a line back ----------------------------------------------------------------
+
+/** `,"hash":"` + 64 hex + `"}`: every line ends with exactly this many bytes of hash member. */
+export const HASH_SUFFIX_LENGTH = 9 + 64 + 2;
+const SUFFIX_HEAD = Buffer.from(',"hash":"');
+const HEX = /^[0-9a-f]{64}$/;
+
+export type LineProblem = 'truncated' | 'malformed';
+
+export type ParsedLine =
+  | { ok: true; record: LogRecord; hashOk: boolean }
+  | { ok: false; problem: LineProblem; detail: string };
+
+function hasHashSuffix(line: Buffer): boolean {
+  const n = line.length;
+  if (n < HASH_SUFFIX_LENGTH + 2 || line[0] !== 0x7b || line[n - 1] !== 0x7d || line[n - 2] !== 0x22) return false;
+  if (!line.subarray(n - HASH_SUFFIX_LENGTH, n - HASH_SUFFIX_LENGTH + SUFFIX_HEAD.length).equals(SUFFIX_HEAD)) return false;
+  for (let i = n - 66; i < n - 2; i++) {
+    const c = line[i]!;
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
+/**
+ * Parses one line (without its newline) and checks it is a canonical record whose hash
+ * matches its bytes. `hashOk` is false when the record is well formed but its content
+ * does not hash to the hash it carries (an edit).
+ */
+export function parseLine(line: Buffer, hasher: Hasher | undefined): ParsedLine {
+  if (!hasHashSuffix(line)) {
+    let parses = true;
+    try {
+      JSON.parse(line.toString('utf8'));
+    } catch {
+      parses = false;
+    }
+    // A cut-short record no longer parses; a complete one without our ending was rewritten.
+    if (!parses && line.length > 1 && line[0] === 0x7b && line[1] === 0x22) {
+      return { ok: false, problem: 'truncated', detail: 'the line is cut short: it is not complete JSON' };
+    }
+    return { ok: false, problem: 'malformed', detail: 'the line does not end with a "hash" member' };
+  }
+  if (!isUtf8(line)) return { ok: false, problem: 'malformed', detail: 'the line is not valid UTF-8' };
+  const text = line.toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: 'malformed', detail: 'the line is not valid JSON' };
+  }
+  const record = asRecord(value);
+  if (record === undefined) return { ok: false, problem: 'malformed', detail: 'the line is not an entry, header or seal record' };
+  const body = bodyOf(record);
+  if (lineOf(body, record.hash) !== `${text}\n`) {
+    return { ok: false, problem: 'malformed', detail: 'the line is not in canonical form' };
+  }
+  // The line is valid UTF-8 and canonical, so `body` encodes to exactly the bytes on disk.
+  const hashOk = hasher === undefined ? true : hasher.text(body) === record.hash;
+  return { ok: true, record, hashOk };
+}
+
+const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isHash = (v: unknown): v is string => typeof v === 'string' && v.length === 64 && HEX.test(v);
+const isId = (v: unknown): v is string | null => v === null || typeof v === 'string';
+
+function asRecord(v: unknown): LogRecord | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (!isSeq(o.seq) || !isHash(o.prev) || !isHash(o.hash)) return undefined;
+  if (o.type === 'header') {
+    if (o.version !== FORMAT_VERSION || (o.alg !== 'sha256' && o.alg !== 'hmac-sha256')) return undefined;
+    return { type: 'header', version: o.version, alg: o.alg, seq: o.seq, prev: o.prev, hash: o.hash };
+  }
+  if (o.type === 'seal') return { type: 'seal', seq: o.seq, prev: o.prev, hash: o.hash };
+  if (o.type !== undefined) return undefined;
+  if (o.seq < 1 || typeof o.timestamp !== 'number' || typeof o.key !== 'string' || !isId(o.agent_id) || !isId(o.session_id)) return undefined;
+  if (!OPERATIONS.includes(o.operation as Operation) || !AUDIT_RESULTS.includes(o.result as AuditResult)) return undefined;
+  return {
+    type: 'entry',
+    seq: o.seq,
+    timestamp: o.timestamp,
+    operation: o.operation as Operation,
+    key: o.key,
+    agent_id: o.agent_id,
+    session_id: o.session_id,
+    result: o.result as AuditResult,
+    prev: o.prev,
+    hash: o.hash,
+  };
+}
+
+/**
+ * Reads a line for queries: trusts the file (verify() is what checks it) and skips the
+ * hash work, so a query costs one JSON.parse per line. Undefined for non-entries.
+ */
+export function parseEntryFast(line: Buffer): EntryRecord | undefined {
+  // Entries start with {"seq": while headers and seals start with {"type":.
+  if (line.length < 8 || line[2] !== 0x73) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(line.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const r = asRecord(v);
+  return r?.type === 'entry' ? r : undefined;
+}

@@ -1,0 +1,176 @@
+import { ChainCursor, type ChainFailure, type ChainProblem } from './chain.js';
+import { makeHasher, type HashAlg } from './hasher.js';
+import { logFiles, logItems, releaseAll, type LogFile, type LogItem } from './log-files.js';
+import { parseLine, type LogRecord, type ParsedLine } from './record.js';
+
+/** A seq and hash recorded earlier (for example from a previous verify) that the log must still contain. */
+export interface AuditAnchor {
+  seq: number;
+  hash: string;
+}
+
+export interface VerifyOptions {
+  /** Needed for HMAC-protected logs. @default undefined */
+  hmacKey?: string | Uint8Array;
+  /**
+   * A chain alone cannot show that entries were cut off its end; an anchor kept elsewhere
+   * can: the entry with `anchor.seq` must exist and have `anchor.hash`. @default undefined
+   */
+  anchor?: AuditAnchor;
+}
+
+export type VerifyReason = ChainProblem;
+
+export interface VerifyProblem {
+  /** First seq that is missing, altered or out of place (or before which a foreign line sits). */
+  seq: number;
+  reason: VerifyReason;
+  /** The file and byte offset of the line where verification stopped. */
+  file: string;
+  offset: number;
+  message: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Files read. */
+  files: number;
+  /** Entries that verified. */
+  entries: number;
+  /** Seq of the first entry present (null when the log has none). */
+  firstSeq: number | null;
+  /** Seq and hash of the last entry that verified: keep them elsewhere as an anchor. */
+  lastSeq: number;
+  lastHash: string;
+  /** True when the log still starts at its genesis; false when older files were rotated away. */
+  genesis: boolean;
+  alg: HashAlg | null;
+  /** Bytes after the last newline of the active file: an append in progress or a crash, moved aside on the next open. */
+  tornTail?: { file: string; offset: number; bytes: number };
+  /** The first problem, when `ok` is false. */
+  problem?: VerifyProblem;
+}
+
+/** Verifies every file of the log at `path`, oldest first, streaming (flat memory). */
+export async function verifyAuditLog(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string');
+  return verifyFiles(await logFiles(path), options);
+}
+
+function checkAnchor(anchor: unknown): AuditAnchor | undefined {
+  if (anchor === undefined) return undefined;
+  const a = anchor as AuditAnchor;
+  if (a === null || typeof a !== 'object' || !Number.isSafeInteger(a.seq) || a.seq < 1 || typeof a.hash !== 'string' || !/^[0-9a-f]{64}$/.test(a.hash)) {
+    throw new TypeError('options.anchor must be { seq: positive integer, hash: 64 lowercase hex digits }');
+  }
+  return a;
+}
+
+export async function verifyFiles(files: LogFile[], options: VerifyOptions = {}): Promise<VerifyResult> {
+  try {
+    return await verifyChain(files, options);
+  } finally {
+    await releaseAll(files);
+  }
+}
+
+async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<VerifyResult> {
+  const anchor = checkAnchor(options.anchor);
+  const hmacKey = options.hmacKey === undefined ? undefined : Buffer.from(options.hmacKey as string);
+  if (hmacKey !== undefined && hmacKey.length === 0) throw new RangeError('options.hmacKey must not be empty');
+  const cursor = new ChainCursor(makeHasher(hmacKey));
+  const result: VerifyResult = { ok: true, files: 0, entries: 0, firstSeq: null, lastSeq: 0, lastHash: cursor.lastHash, genesis: false, alg: null };
+  const items = logItems(files);
+  let tornTail: VerifyResult['tornTail'];
+  try {
+    for (let next = await items.next(); !next.done; next = await items.next()) {
+      const item = next.value;
+      if (item.kind === 'start') {
+        cursor.startFile();
+        result.files++;
+        continue;
+      }
+      if (tornTail !== undefined) {
+        // Only the active file may end mid-line, and it is the last file.
+        return fail(result, { problem: 'malformed', seq: cursor.expected, detail: 'data after a torn line' }, item);
+      }
+      if (item.kind === 'tail') {
+        if (item.file.active) {
+          tornTail = { file: item.file.path, offset: item.line.offset, bytes: item.line.bytes.length };
+          continue;
+        }
+        return fail(result, { problem: 'truncated', seq: cursor.expected, detail: 'the sealed file ends in the middle of a line' }, item);
+      }
+      const parsed = parseLine(item.line.bytes, cursor.hasher);
+      const failure = cursor.accept(parsed);
+      if (failure !== undefined) return fail(result, await classify(cursor, failure, parsed, items), item);
+      const r = (parsed as { record: LogRecord }).record;
+      if (r.type === 'header') result.alg ??= r.alg;
+      if (r.type === 'entry') {
+        result.entries++;
+        result.firstSeq ??= r.seq;
+        if (anchor !== undefined && r.seq === anchor.seq && r.hash !== anchor.hash) {
+          return fail(result, { problem: 'edited', seq: r.seq, detail: `its hash differs from the anchor's: the chain was rewritten at or before seq ${r.seq}` }, item);
+        }
+      }
+      result.lastSeq = cursor.lastEntrySeq;
+      result.lastHash = cursor.lastEntryHash;
+    }
+  } finally {
+    await items.return(undefined);
+  }
+  result.genesis = cursor.startSeq === 0;
+  if (tornTail !== undefined) result.tornTail = tornTail;
+  if (anchor !== undefined && anchor.seq > cursor.lastEntrySeq) {
+    const file = files[files.length - 1]!.path;
+    result.ok = false;
+    result.problem = {
+      seq: cursor.expected,
+      reason: 'truncated',
+      file,
+      offset: -1,
+      message: `seq ${cursor.expected}: truncated: the log ends at seq ${cursor.lastEntrySeq} but the anchor says seq ${anchor.seq} existed`,
+    };
+  }
+  return result;
+}
+
+function fail(result: VerifyResult, f: ChainFailure, at: LogItem): VerifyResult {
+  result.ok = false;
+  const offset = at.kind === 'start' ? 0 : at.line.offset;
+  result.problem = { seq: f.seq, reason: f.problem, file: at.file.path, offset, message: `seq ${f.seq}: ${f.problem}: ${f.detail} (${at.file.path}, byte ${offset})` };
+  return result;
+}
+
+/**
+ * Tells tampering apart by looking past the first bad line. A bad line followed by one that
+ * continues the chain from the last good record is an insertion. A genuine entry ahead of
+ * its place (seq jumps) is a reordering when the seqs it skipped turn up later, an insertion
+ * of a copy when it also turns up again at its own place, and a deletion otherwise.
+ */
+async function classify(cursor: ChainCursor, failure: ChainFailure, parsed: ParsedLine, items: AsyncGenerator<LogItem>): Promise<ChainFailure> {
+  if (failure.problem === 'key_required' || failure.problem === 'wrong_key') return failure;
+  const nextLine = async (): Promise<ParsedLine | undefined> => {
+    for (let next = await items.next(); !next.done; next = await items.next()) {
+      if (next.value.kind === 'line') return parseLine(next.value.line.bytes, cursor.hasher);
+    }
+    return undefined;
+  };
+  const expected = cursor.expected;
+  const inserted: ChainFailure = { problem: 'inserted', seq: expected, detail: `a line that is not part of the chain sits before seq ${expected}` };
+  const jumped = parsed.ok && parsed.hashOk && parsed.record.type === 'entry' && parsed.record.seq > expected ? parsed.record.seq : undefined;
+  if (jumped === undefined) {
+    const y = await nextLine();
+    return y !== undefined && cursor.clone().accept(y) === undefined ? inserted : failure;
+  }
+  let skippedLater: number | undefined;
+  let againLater = false;
+  for (let later = await nextLine(); later !== undefined; later = await nextLine()) {
+    if (!later.ok || later.record.type !== 'entry') continue;
+    if (later.record.seq >= expected && later.record.seq < jumped) skippedLater ??= later.record.seq;
+    if (later.record.seq === jumped) againLater = true;
+  }
+  if (skippedLater === undefined) return failure;
+  if (againLater) return { ...inserted, detail: `a copy of seq ${jumped} sits before seq ${expected}` };
+  return { problem: 'reordered', seq: expected, detail: `seq ${jumped} comes before seq ${skippedLater}` };
+}

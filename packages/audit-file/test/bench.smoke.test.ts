@@ -1,0 +1,18 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { PKG_DIR, requireBuilt } from './helpers.js';
+
+// Benchmarks are not tests: this only runs the benchmark for a few milliseconds per case so
+// that it cannot rot. No figure is asserted.
+it('the benchmark runs every case and prints its ratios (smoke)', () => {
+  requireBuilt();
+  const run = spawnSync(process.execPath, [join(PKG_DIR, 'bench', 'bench.mjs'), '--smoke', '--seconds', '0.02'], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  for (const name of ['naive fsync per entry', 'pino, sync destination', 'pino, async destination', "'always' x1", "'always' x64", "'interval' x1", "'interval' x64", "'none' x1", "'none' x64"]) {
+    expect(run.stdout).toMatch(new RegExp(`${name}\\s+[\\d,]+\\s+[\\d.]+x`));
+  }
+  expect(run.stdout).toContain("'always' x64 / naive fsync-per-entry");
+  expect(run.stdout).toContain("best pino / 'none' x64");
+});
