@@ -1,5 +1,7 @@
 import type { RateLimitStore } from '@sochdb-policy/core';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { describe } from './describe.js';
+import type { RedisRateLimitError } from './errors.js';
 
 /** Whose clock refills the buckets. */
 export type RedisClock = 'server' | 'caller';
@@ -8,8 +10,8 @@ interface CommonOptions {
   /**
    * `'server'`: the script reads Redis `TIME`, so hosts with skewed clocks agree.
    * `'caller'`: the script uses the `now` the engine passes (its `clock` option). Meant for
-   * tests that control time with a fake clock, and for single-host setups; with several
-   * hosts their clocks must agree, or buckets refill at the pace of the fastest one.
+   * tests that control time with a fake clock, and for single-host setups: hosts whose clocks
+   * differ would disagree on refill, and keys still expire on the server's clock.
    * @default 'server'
    */
   clock?: RedisClock;
@@ -63,18 +65,6 @@ export const DEFAULT_KEY_PREFIX = 'sochdb-policy:rl:';
 export const DEFAULT_HASH_TAG = 'default';
 export const DEFAULT_TIMEOUT_MS = 1000;
 
-/** Why a call to Redis failed; the engine reports it as the `cause` of a `limiter_unavailable` violation. */
-export type RedisRateLimitErrorCode = 'timeout' | 'unavailable' | 'redis_error' | 'bad_reply' | 'closed';
-
-export class RedisRateLimitError extends Error {
-  override readonly name = 'RedisRateLimitError';
-  readonly code: RedisRateLimitErrorCode;
-  constructor(code: RedisRateLimitErrorCode, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.code = code;
-  }
-}
-
 export interface ParsedOptions {
   clock: RedisClock;
   keyPrefix: string;
@@ -82,14 +72,6 @@ export interface ParsedOptions {
   timeoutMs: number;
   insurance: RateLimitStore | undefined;
   onError: ((error: RedisRateLimitError) => void) | undefined;
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
-  if (typeof value === 'string') return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
-  return `${typeof value} ${String(value)}`;
 }
 
 /** Validates everything but the client/url choice; bad options throw before any connection opens. */

@@ -1,0 +1,30 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBench } from '../bench/bench.js';
+import { RedisRateLimitStore } from './redis-rate-limit-store.js';
+import { redisAvailability, startRedisServer, type RedisServer } from './testing/index.js';
+
+const redis = redisAvailability();
+
+// Runs the benchmark for a few iterations so it cannot rot; no timing is asserted.
+describe.skipIf(!redis.available)(`benchmark smoke test${redis.reason ? ` (skipped: ${redis.reason})` : ''}`, () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('runs both limiters in both modes and counts one round trip per policy.put', async () => {
+    const result = await runBench({ url: server.url, Store: RedisRateLimitStore, iterations: 128, runs: 1, warmup: 16 });
+    expect(result.modes.map((m) => m.concurrency)).toEqual([1, 64]);
+    for (const mode of result.modes) {
+      expect(mode.policyPut.roundTripsPerOp).toBe(1);
+      // A shared REDIS_URL server also runs other clients' scripts.
+      if (!server.external) expect(mode.policyPut.serverScriptsPerOp).toBe(1);
+      expect(mode.rateLimiterFlexible.roundTripsPerOp).toBe(1);
+      expect(mode.policyPut.opsPerSec).toBeGreaterThan(0);
+      expect(mode.ratio).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,0 +1,257 @@
+import { MemoryStore, PolicyEngine, PolicyViolation, type BucketRequest } from '@sochdb-policy/core';
+import calculateSlot from 'cluster-key-slot';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { decodeBucketState } from './bucket-state.js';
+import { RedisRateLimitError } from './errors.js';
+import { RedisRateLimitStore } from './redis-rate-limit-store.js';
+import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './script.js';
+import { redisAvailability, startRedisServer, type RedisServer } from './testing/index.js';
+
+const redis = redisAvailability();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let unique = 0;
+// Prefixes unique to this run, so a shared REDIS_URL server left with old keys changes nothing.
+const run = `${process.pid}-${Date.now()}`;
+const bucket = (capacity: number, windowMs = 60_000): BucketRequest => ({ key: `b${process.pid}-${unique++}`, capacity, windowMs });
+
+/** Counts the commands a client sends: each is one round trip to Redis. */
+function countCommands(client: Redis): { readonly count: number; readonly names: string[] } {
+  const names: string[] = [];
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((command: { name: string }, stream?: unknown) => {
+    names.push(command.name);
+    return send(command as never, stream as never);
+  }) as Redis['sendCommand'];
+  return {
+    get count() {
+      return names.length;
+    },
+    names,
+  };
+}
+
+describe('RedisRateLimitStore options', () => {
+  it('rejects bad options with TypeError/RangeError naming the option, before connecting', () => {
+    const client = new Redis({ lazyConnect: true });
+    expect(() => new RedisRateLimitStore(undefined as never)).toThrow(TypeError);
+    expect(() => new RedisRateLimitStore({} as never)).toThrow(/options\.url/);
+    expect(() => new RedisRateLimitStore({ url: '' })).toThrow(TypeError);
+    expect(() => new RedisRateLimitStore({ client: {} as never })).toThrow(/options\.client/);
+    expect(() => new RedisRateLimitStore({ client, url: 'redis://x' } as never)).toThrow(/exclude/);
+    expect(() => new RedisRateLimitStore({ client, redisOptions: {} } as never)).toThrow(/redisOptions/);
+    expect(() => new RedisRateLimitStore({ client, clock: 'local' as never })).toThrow(RangeError);
+    expect(() => new RedisRateLimitStore({ client, keyPrefix: 'a{b}' })).toThrow(/keyPrefix/);
+    expect(() => new RedisRateLimitStore({ client, keyPrefix: 5 as never })).toThrow(TypeError);
+    expect(() => new RedisRateLimitStore({ client, hashTag: '' })).toThrow(/hashTag/);
+    expect(() => new RedisRateLimitStore({ client, hashTag: 'a}' })).toThrow(RangeError);
+    expect(() => new RedisRateLimitStore({ client, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => new RedisRateLimitStore({ client, timeoutMs: 1.5 })).toThrow(RangeError);
+    expect(() => new RedisRateLimitStore({ client, insurance: {} as never })).toThrow(/insurance/);
+    expect(() => new RedisRateLimitStore({ client, onError: 'log' as never })).toThrow(/onError/);
+    client.disconnect();
+  });
+
+  it('rejects bad buckets and, with the caller clock, a bad now, without calling Redis', async () => {
+    const client = new Redis({ lazyConnect: true });
+    const store = new RedisRateLimitStore({ client, clock: 'caller' });
+    await expect(store.consume('x' as never, 0)).rejects.toThrow(/buckets must be an array/);
+    await expect(store.consume([{ key: 1 } as never], 0)).rejects.toThrow(/buckets\[0\]\.key/);
+    await expect(store.consume([{ key: 'k', capacity: 0, windowMs: 1 }], 0)).rejects.toThrow(RangeError);
+    await expect(store.consume([{ key: 'k', capacity: 1, windowMs: Number.NaN }], 0)).rejects.toThrow(/windowMs/);
+    await expect(store.consume([bucket(1)], Number.POSITIVE_INFINITY)).rejects.toThrow(/now/);
+    expect(client.status).toBe('wait'); // never connected
+    client.disconnect();
+  });
+
+  it('puts every key under <prefix>{<hashTag>}: with documented defaults', () => {
+    const client = new Redis({ lazyConnect: true });
+    const store = new RedisRateLimitStore({ client });
+    expect(store.keyBase).toBe('sochdb-policy:rl:{default}:');
+    expect(store.clock).toBe('server');
+    expect(store.timeoutMs).toBe(1000);
+    expect(store.redisKey('write|global|5/60000|global')).toBe('sochdb-policy:rl:{default}:write|global|5/60000|global');
+    client.disconnect();
+  });
+});
+
+describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? ` (skipped: ${redis.reason})` : ''}`, () => {
+  let server: RedisServer;
+  let client: Redis;
+  let open: RedisRateLimitStore[] = [];
+  const make = (options: Partial<ConstructorParameters<typeof RedisRateLimitStore>[0]> = {}) => {
+    const store = new RedisRateLimitStore({ client, ...options } as ConstructorParameters<typeof RedisRateLimitStore>[0]);
+    open.push(store);
+    return store;
+  };
+  beforeAll(async () => {
+    server = await startRedisServer();
+    client = new Redis(server.url);
+  });
+  afterEach(async () => {
+    for (const s of open) await s.close();
+    open = [];
+  });
+  afterAll(async () => {
+    await client?.quit();
+    await server?.stop();
+  });
+
+  it('limits a PolicyEngine: rate_limited violation with retryAfterMs, audited (rules R2, R3)', async () => {
+    const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: make({ keyPrefix: `engine-${run}:` }) });
+    engine.addRateLimit('write', { maxPerMinute: 2, scope: 'agent_id' }).enableAudit();
+    await engine.put('k', 'v', { agent_id: 'a' });
+    await engine.put('k', 'v', { agent_id: 'a' });
+    const error = await engine.put('k', 'v', { agent_id: 'a' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PolicyViolation);
+    expect((error as PolicyViolation).code).toBe('rate_limited');
+    expect((error as PolicyViolation).retryAfterMs).toBeGreaterThan(0);
+    await engine.put('k', 'v', { agent_id: 'b' }); // another agent, another bucket
+    expect((await engine.getAuditLog()).map((e) => e.result)).toEqual(['allowed', 'allowed', 'rate_limited', 'allowed']);
+  });
+
+  it('lays keys out as <prefix>{<hashTag>}:<bucket key>, all in the hash tag slot', async () => {
+    const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: make({ keyPrefix: `layout-${run}:`, hashTag: 'tenant-a' }) });
+    engine.addRateLimit('all', { maxPerMinute: 50 });
+    engine.addRateLimit('write', { maxPerMinute: 5, scope: 'agent_id' });
+    engine.addRateLimit('write', { maxPerMinute: 7, scope: 'team' });
+    await engine.put('k', 'v', { agent_id: 'agent 7', team: 'blue' });
+    const keys = (await client.keys(`layout-${run}:*`)).sort();
+    expect(keys).toEqual([
+      `layout-${run}:{tenant-a}:all|global|50/60000|global`,
+      `layout-${run}:{tenant-a}:write|agent_id|5/60000|agent%207`,
+      `layout-${run}:{tenant-a}:write|team|7/60000|blue`,
+    ]);
+    // Redis Cluster hashes only the tag: one slot for every bucket, so one script may touch them all.
+    expect(new Set(keys.map((k) => calculateSlot(k)))).toEqual(new Set([calculateSlot('tenant-a')]));
+    // The value: level (units) and last take (ms), two little-endian doubles.
+    const state = decodeBucketState((await client.getBuffer(keys[0]!))!);
+    expect(state.level).toBe(49 * 60_000);
+    const [seconds] = await client.time();
+    expect(Math.abs(state.last - Number(seconds) * 1000)).toBeLessThan(60_000);
+  });
+
+  it('keeps stores with different prefixes apart', async () => {
+    const a = make({ keyPrefix: `apart-a-${run}:` });
+    const b = make({ keyPrefix: `apart-b-${run}:` });
+    const shared = bucket(1);
+    expect((await a.consume([shared], 0)).allowed).toBe(true);
+    expect((await a.consume([shared], 0)).allowed).toBe(false);
+    expect((await b.consume([shared], 0)).allowed).toBe(true);
+  });
+
+  it('keeps a key until its bucket is full again, at most one window after the last take, and writes none on rejection', async () => {
+    const store = make({ keyPrefix: `expiry-${run}:` });
+    const b = bucket(4, 400); // a token every 100 ms
+    const key = store.redisKey(b.key);
+    for (let take = 0; take < 6; take++) {
+      await store.consume([b], 0);
+      const [ttl, value, [seconds, micros]] = await Promise.all([client.pttl(key), client.getBuffer(key), client.time()]);
+      const state = decodeBucketState(value!);
+      const serverNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      const untilFull = Math.ceil((b.capacity * b.windowMs - state.level) / b.capacity) - (serverNow - state.last);
+      expect(ttl).toBeGreaterThanOrEqual(untilFull);
+      expect(ttl).toBeLessThanOrEqual(b.windowMs + 1);
+      await sleep(15);
+    }
+
+    // All or nothing (rule R7) also for memory: a rejected call creates no key.
+    const empty = bucket(1);
+    await store.consume([empty], 0);
+    const fresh = bucket(3);
+    expect((await store.consume([fresh, empty], 0)).allowed).toBe(false);
+    expect(await client.exists(store.redisKey(fresh.key))).toBe(0);
+
+    const quick = bucket(2, 100);
+    await store.consume([quick], 0);
+    await sleep(250);
+    expect(await client.exists(store.redisKey(quick.key))).toBe(0);
+    expect(await store.consume([quick], 0)).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+  });
+
+  it("with clock 'server' uses Redis TIME and ignores the caller's now", async () => {
+    const store = make({ keyPrefix: `server-clock-${run}:` });
+    const b = bucket(1, 60_000);
+    expect((await store.consume([b], 0)).allowed).toBe(true);
+    // A caller clock a century ahead refills nothing: only the server's time counts.
+    expect((await store.consume([b], 3_200_000_000_000)).allowed).toBe(false);
+    const [seconds] = await client.time();
+    const { last } = decodeBucketState((await client.getBuffer(store.redisKey(b.key)))!);
+    expect(Math.abs(last - Number(seconds) * 1000)).toBeLessThan(60_000);
+  });
+
+  it("with clock 'caller' refills by the caller's now", async () => {
+    const store = make({ keyPrefix: `caller-clock-${run}:`, clock: 'caller' });
+    const b = bucket(1, 60_000);
+    expect((await store.consume([b], 0)).allowed).toBe(true);
+    expect((await store.consume([b], 59_999)).allowed).toBe(false);
+    expect((await store.consume([b], 60_000)).allowed).toBe(true);
+  });
+
+  it('answers after SCRIPT FLUSH by loading the script again; one round trip per call otherwise', async () => {
+    const own = new Redis(server.url);
+    const sent = countCommands(own);
+    const store = new RedisRateLimitStore({ client: own, keyPrefix: `flush-${run}:`, clock: 'caller' });
+    const b = bucket(5);
+    await store.consume([b], 0); // may load the script (EVALSHA, then EVAL)
+    const before = sent.count;
+    expect(await store.consume([b, bucket(9)], 0)).toEqual({ allowed: true, remaining: 3, retryAfterMs: 0 });
+    expect(sent.count - before).toBe(1);
+
+    await client.script('FLUSH');
+    expect(await client.script('EXISTS', CONSUME_SCRIPT_SHA)).toEqual([0]);
+    expect(await store.consume([b], 0)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+    expect(await client.script('EXISTS', CONSUME_SCRIPT_SHA)).toEqual([1]);
+    const after = sent.count;
+    await store.consume([b], 0);
+    expect(sent.count - after).toBe(1);
+    expect(sent.names.slice(after)).toEqual(['evalsha']);
+    await own.quit();
+  });
+
+  it('names the script by the SHA1 Redis gives it', async () => {
+    expect(await client.script('LOAD', CONSUME_SCRIPT)).toBe(CONSUME_SCRIPT_SHA);
+  });
+
+  it('fails closed on a Redis error: limiter_unavailable with the RedisRateLimitError as cause', async () => {
+    const errors: RedisRateLimitError[] = [];
+    const store = make({ keyPrefix: `wrongtype-${run}:`, onError: (e) => errors.push(e) });
+    const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: store });
+    engine.addRateLimit('write', { maxPerMinute: 5 });
+    // Something else wrote a list where a bucket belongs: GET fails with WRONGTYPE.
+    await client.rpush(store.redisKey(engine.rateLimits[0]!.id + '|global'), 'not a bucket');
+    const error = (await engine.put('k', 'v').catch((e: unknown) => e)) as PolicyViolation;
+    expect(error).toBeInstanceOf(PolicyViolation);
+    expect(error.code).toBe('limiter_unavailable');
+    expect(error.cause).toBeInstanceOf(RedisRateLimitError);
+    expect((error.cause as RedisRateLimitError).code).toBe('redis_error');
+    expect(errors.map((e) => e.code)).toEqual(['redis_error']);
+    expect(await engine.db.get(Buffer.from('k'))).toBeNull();
+  });
+
+  it('closes a client it opened from url, never one it was given; rejects calls once closed', async () => {
+    const fromUrl = new RedisRateLimitStore({ url: server.url, keyPrefix: `close-${run}:` });
+    await fromUrl.consume([bucket(1)], 0);
+    await fromUrl.close();
+    expect(fromUrl.client.status).toBe('end');
+    const error = await fromUrl.consume([bucket(1)], 0).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RedisRateLimitError);
+    expect((error as RedisRateLimitError).code).toBe('closed');
+
+    const given = new RedisRateLimitStore({ client, keyPrefix: `close-${run}:` });
+    await given.consume([bucket(1)], 0);
+    await given.close();
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+  });
+
+  it('answers an empty bucket list without asking Redis', async () => {
+    const own = new Redis(server.url);
+    await own.ping();
+    const sent = countCommands(own);
+    const store = new RedisRateLimitStore({ client: own });
+    expect(await store.consume([], 0)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+    expect(sent.count).toBe(0);
+    await own.quit();
+  });
+});

@@ -1,0 +1,194 @@
+import type { BucketRequest, RateLimitDecision, RateLimitStore } from '@sochdb-policy/core';
+import type { Writable } from 'node:stream';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { Deadlines } from './deadlines.js';
+import { RedisRateLimitError } from './errors.js';
+import { keyBase } from './keys.js';
+import { describe } from './describe.js';
+import { parseOptions, type RedisClock, type RedisRateLimitStoreOptions } from './options.js';
+import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './script.js';
+import { scriptArgs, toDecision, validateRequest } from './script-protocol.js';
+
+/**
+ * Defaults for a client the store opens itself. A call that already failed (timed out, or
+ * lost with its connection) must not take tokens later, so nothing is resent after a
+ * reconnect and queued calls fail at each reconnect attempt instead of waiting for it.
+ */
+const OWNED_CLIENT_OPTIONS: RedisOptions = {
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  retryStrategy: (times: number) => Math.min(times * 50, 1000),
+};
+
+/** Client states in which a command could only wait in the offline queue: fail at once instead. */
+const DOWN = new Set(['reconnecting', 'close', 'end', 'disconnecting']);
+
+const EMPTY: RateLimitDecision = Object.freeze({ allowed: true, remaining: 0, retryAfterMs: 0 });
+
+/**
+ * Token buckets in Redis, shared exactly by every process and host that uses the same
+ * server and key prefix. One Lua script per `consume` takes a token from every bucket or
+ * from none (rule R7) with continuous refill (rule R4): one round trip per operation.
+ */
+export class RedisRateLimitStore implements RateLimitStore {
+  /** The ioredis client in use: yours, or the one opened from `url`. */
+  readonly client: Redis | Cluster;
+  readonly clock: RedisClock;
+  /** `<keyPrefix>{<hashTag>}:`, the start of every key this store writes. */
+  readonly keyBase: string;
+  readonly timeoutMs: number;
+  readonly #owned: boolean;
+  readonly #insurance: RateLimitStore | undefined;
+  readonly #onError: ((error: RedisRateLimitError) => void) | undefined;
+  readonly #deadlines: Deadlines;
+  #closed = false;
+  #corked = false;
+  #inFlight = 0;
+
+  constructor(options: RedisRateLimitStoreOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    const parsed = parseOptions(options);
+    const { client, url, redisOptions } = options as { client?: Redis | Cluster; url?: unknown; redisOptions?: unknown };
+    if (client !== undefined && url !== undefined) throw new TypeError('options.client and options.url exclude each other: give one');
+    if (client !== undefined) {
+      if (client === null || typeof client !== 'object' || typeof client.evalsha !== 'function' || typeof client.eval !== 'function') {
+        throw new TypeError(`options.client must be an ioredis Redis or Cluster client, got ${describe(client)}`);
+      }
+      if (redisOptions !== undefined) throw new TypeError('options.redisOptions applies only with options.url');
+      this.client = client;
+      this.#owned = false;
+    } else {
+      if (typeof url !== 'string' || url.length === 0) {
+        throw new TypeError(`options.url must be a non-empty string (or give options.client), got ${describe(url)}`);
+      }
+      if (redisOptions !== undefined && (redisOptions === null || typeof redisOptions !== 'object')) {
+        throw new TypeError(`options.redisOptions must be an object, got ${describe(redisOptions)}`);
+      }
+      this.client = new Redis(url, { ...OWNED_CLIENT_OPTIONS, ...(redisOptions as RedisOptions | undefined) });
+      // Connection errors reach callers as rejected calls; without a listener ioredis would also log each one.
+      this.client.on('error', () => {});
+      this.#owned = true;
+    }
+    this.clock = parsed.clock;
+    this.keyBase = keyBase(parsed.keyPrefix, parsed.hashTag);
+    this.timeoutMs = parsed.timeoutMs;
+    this.#deadlines = new Deadlines(parsed.timeoutMs);
+    this.#insurance = parsed.insurance;
+    this.#onError = parsed.onError;
+  }
+
+  /** The Redis key that holds `bucketKey` (see docs/ratelimit-redis.md, key layout). */
+  redisKey(bucketKey: string): string {
+    return this.keyBase + bucketKey;
+  }
+
+  consume(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
+    try {
+      validateRequest(buckets, now, this.clock);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.reject(new RedisRateLimitError('closed', 'RedisRateLimitStore is closed'));
+    if (buckets.length === 0) return Promise.resolve({ ...EMPTY });
+    const asked = this.#ask(buckets, now);
+    const insurance = this.#insurance;
+    // Only a failure reaches the insurance: a rejection by Redis is an answer.
+    return insurance === undefined ? asked : asked.catch(() => insurance.consume(buckets, now));
+  }
+
+  /** Closes the client if the store opened it from `url`; a client you passed stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#owned) return;
+    const client = this.client;
+    if (client.status === 'end') return;
+    if (client.status === 'reconnecting') {
+      // No socket to close: cancelling the pending reconnect is all there is (ioredis sends no 'end').
+      client.disconnect();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      // A server that stopped answering must not hang close().
+      const timer = setTimeout(() => {
+        client.disconnect();
+        resolve();
+      }, this.timeoutMs);
+      client.once('end', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // QUIT lets answers in flight arrive first.
+      if (client.status === 'ready') client.quit().catch(() => client.disconnect());
+      else client.disconnect();
+    });
+  }
+
+  /** One EVALSHA, bounded by the timeout. Plain promises, no async layers: this is the hot path. */
+  #ask(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
+    return new Promise<RateLimitDecision>((resolve, reject) => {
+      const status = this.client.status;
+      if (DOWN.has(status)) {
+        reject(this.#report(new RedisRateLimitError('unavailable', `Redis client is ${status}`)));
+        return;
+      }
+      const n = buckets.length;
+      const args = scriptArgs(this.keyBase, buckets, now, this.clock);
+      // Alone, a call is written at once; next to calls still in flight, it joins a shared write.
+      if (this.#inFlight > 0) this.#coalesce();
+      const pending = this.#deadlines.add(() => {
+        this.#inFlight--;
+        reject(this.#report(new RedisRateLimitError('timeout', `Redis did not answer within ${this.timeoutMs} ms`)));
+      });
+      this.#inFlight++;
+      const answer = (reply: unknown) => {
+        if (!pending.settle()) return;
+        this.#inFlight--;
+        const decision = toDecision(reply, buckets);
+        if (decision === undefined) reject(this.#report(new RedisRateLimitError('bad_reply', `the rate-limit script answered ${describe(reply)}`)));
+        else resolve(decision);
+      };
+      const fail = (error: unknown) => {
+        if (!pending.settle()) return;
+        this.#inFlight--;
+        reject(this.#report(new RedisRateLimitError('redis_error', `Redis failed: ${(error as Error)?.message ?? String(error)}`, error)));
+      };
+      this.client.evalsha(CONSUME_SCRIPT_SHA, n, args).then(answer, (error: unknown) => {
+        // After a restart, failover or SCRIPT FLUSH: EVAL once, which caches the script again.
+        // EVAL, not SCRIPT LOAD: it goes to the node that owns the keys, also in a Cluster.
+        if (String((error as Error)?.message).startsWith('NOSCRIPT')) this.client.eval(CONSUME_SCRIPT, n, args).then(answer, fail);
+        else fail(error);
+      });
+    });
+  }
+
+  /**
+   * ioredis writes every command to the socket on its own, and a write is a system call that
+   * costs more than the rest of a call. Corking the socket until the next tick lets the calls
+   * that start together (concurrent operations) share one write; each is still its own EVALSHA
+   * with its own answer. Sequential calls are not delayed: only a call that starts while others
+   * are in flight corks. A Cluster client has no single socket and is left alone.
+   */
+  #coalesce(): void {
+    if (this.#corked) return;
+    const stream = (this.client as { stream?: Writable }).stream;
+    if (stream === undefined || typeof stream.cork !== 'function' || this.client.status !== 'ready') return;
+    this.#corked = true;
+    stream.cork();
+    process.nextTick(this.#uncork, stream);
+  }
+
+  readonly #uncork = (stream: Writable): void => {
+    this.#corked = false;
+    stream.uncork();
+  };
+
+  #report(error: RedisRateLimitError): RedisRateLimitError {
+    try {
+      this.#onError?.(error);
+    } catch {
+      // A failing observer must not turn into a different error for the operation.
+    }
+    return error;
+  }
+}

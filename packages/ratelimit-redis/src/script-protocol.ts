@@ -1,0 +1,56 @@
+import type { BucketRequest, RateLimitDecision } from '@sochdb-policy/core';
+import { describe } from './describe.js';
+import type { RedisClock } from './options.js';
+
+/** Checks what the engine (or anyone) hands `consume`, so that Redis never sees a bad number. */
+export function validateRequest(buckets: readonly BucketRequest[], now: number, clock: RedisClock): void {
+  if (!Array.isArray(buckets)) throw new TypeError(`buckets must be an array, got ${describe(buckets)}`);
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i];
+    if (b === null || typeof b !== 'object') throw new TypeError(`buckets[${i}] must be a BucketRequest, got ${describe(b)}`);
+    if (typeof b.key !== 'string') throw new TypeError(`buckets[${i}].key must be a string, got ${describe(b.key)}`);
+    if (typeof b.capacity !== 'number' || !(b.capacity > 0) || !Number.isFinite(b.capacity)) {
+      throw new RangeError(`buckets[${i}].capacity must be a positive number, got ${describe(b.capacity)}`);
+    }
+    if (typeof b.windowMs !== 'number' || !(b.windowMs > 0) || !Number.isFinite(b.windowMs)) {
+      throw new RangeError(`buckets[${i}].windowMs must be a positive number, got ${describe(b.windowMs)}`);
+    }
+  }
+  // The server clock ignores `now`; the caller clock sends it to the script.
+  if (clock === 'caller') {
+    if (typeof now !== 'number') throw new TypeError(`now must be a number, got ${describe(now)}`);
+    if (!Number.isFinite(now)) throw new RangeError(`now must be finite, got ${describe(now)}`);
+  }
+}
+
+/**
+ * EVALSHA's keys and arguments (see script.ts): the keys, then now ('' for the server's TIME),
+ * then capacity and windowMs of each bucket. String(number) gives the shortest text that reads
+ * back as the same double, so the script computes with exactly the caller's numbers.
+ */
+export function scriptArgs(keyBase: string, buckets: readonly BucketRequest[], now: number, clock: RedisClock): string[] {
+  const n = buckets.length;
+  const args = new Array<string>(n * 3 + 1);
+  args[n] = clock === 'caller' ? String(now) : '';
+  for (let i = 0; i < n; i++) {
+    const b = buckets[i]!;
+    args[i] = keyBase + b.key;
+    args[n + 1 + 2 * i] = String(b.capacity);
+    args[n + 2 + 2 * i] = String(b.windowMs);
+  }
+  return args;
+}
+
+/**
+ * The script answers the remaining tokens (an integer) when it admits, or
+ * [retryAfterMs, 1-based index of the first rejecting bucket] when not; anything else is
+ * undefined here (a bad reply).
+ */
+export function toDecision(reply: unknown, buckets: readonly BucketRequest[]): RateLimitDecision | undefined {
+  if (typeof reply === 'number') return { allowed: true, remaining: reply, retryAfterMs: 0 };
+  if (!Array.isArray(reply) || reply.length !== 2) return undefined;
+  const [retryAfterMs, index] = reply as unknown[];
+  const limitedBy = typeof index === 'number' ? buckets[index - 1]?.key : undefined;
+  if (typeof retryAfterMs !== 'number' || limitedBy === undefined) return undefined;
+  return { allowed: false, remaining: 0, retryAfterMs, limitedBy };
+}

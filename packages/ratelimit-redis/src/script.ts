@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The one script: takes a token from every bucket or from none (rule R7), with continuous
+ * refill (rule R4), in the units of core's MemoryRateLimitStore (tokens × windowMs, so refill
+ * adds exactly `capacity` units per millisecond) and with the same arithmetic, so both stores
+ * give the same answers.
+ *
+ * KEYS[i]  the Redis key of bucket i, holding 24 bytes: three little-endian doubles, the level
+ *          (units left), the millisecond of the last take, and the millisecond the key expires
+ *          (see bucket-state.ts). Binary doubles round-trip exactly and cost less than text.
+ * ARGV[1]  the caller's now in ms, or '' to read the server's TIME (so skewed hosts agree).
+ * ARGV[2i], ARGV[2i+1]  capacity and windowMs of bucket i.
+ * Returns  whole tokens left in the emptiest bucket (an integer) when admitted, or
+ *          { retryAfterMs, index of the first rejecting bucket } when not.
+ *
+ * Expiry: an absent key is a full bucket, so a key may vanish only once its bucket is full
+ * again. Setting a TTL on every take costs about as much as the rest of the script, so a
+ * take keeps the key's TTL (KEEPTTL) while the recorded expiry is still no earlier than the
+ * bucket's new time-to-full, and otherwise sets it to one window from now (the longest a
+ * bucket can take to fill), plus 1 ms for Redis' own clock reading. A key thus lives until
+ * its bucket is full, and at most one window (+1 ms) after its last take.
+ * Numbers given to redis.call are formatted by Redis with 17 digits, so TTLs are exact.
+ * Redis 5+ replicates a script's effects, not the script, so reading TIME before writing is safe.
+ */
+export const CONSUME_SCRIPT = `local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
+end
+local n = #KEYS
+if n == 1 then
+  -- One limit per operation is the common case: the same steps without tables.
+  local key = KEYS[1]
+  local capacity = tonumber(ARGV[2])
+  local window = tonumber(ARGV[3])
+  local full = capacity * window
+  local units = full
+  local expires = 0
+  local value = redis.call('GET', key)
+  if value then
+    local level, last
+    level, last, expires = struct.unpack('<ddd', value)
+    local elapsed = 0
+    if now > last then elapsed = now - last end
+    units = level + elapsed * capacity
+    if units > full then units = full end
+  end
+  if units < window then return {math.ceil((window - units) / capacity), 1} end
+  local left = units - window
+  local full_at = now + math.ceil((full - left) / capacity)
+  if expires >= full_at then
+    redis.call('SET', key, struct.pack('<ddd', left, now, expires), 'KEEPTTL')
+  else
+    expires = now + math.ceil(window)
+    if expires < full_at then expires = full_at end
+    redis.call('SET', key, struct.pack('<ddd', left, now, expires), 'PX', expires - now + 1)
+  end
+  return math.floor(left / window)
+end
+local limited = 0
+local retry = 0
+local taken = {}
+for i = 1, n do
+  local capacity = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local full = capacity * window
+  local units = full
+  local expires = 0
+  local value = redis.call('GET', KEYS[i])
+  if value then
+    local level, last
+    level, last, expires = struct.unpack('<ddd', value)
+    local elapsed = 0
+    if now > last then elapsed = now - last end
+    units = level + elapsed * capacity
+    if units > full then units = full end
+  end
+  if units < window then
+    if limited == 0 then limited = i end
+    local wait = math.ceil((window - units) / capacity)
+    if wait > retry then retry = wait end
+  end
+  taken[i] = {capacity, window, units - window, expires}
+end
+if limited > 0 then return {retry, limited} end
+local remaining = -1
+for i = 1, n do
+  local b = taken[i]
+  local capacity, window, left, expires = b[1], b[2], b[3], b[4]
+  local full_at = now + math.ceil((capacity * window - left) / capacity)
+  if expires >= full_at then
+    redis.call('SET', KEYS[i], struct.pack('<ddd', left, now, expires), 'KEEPTTL')
+  else
+    expires = now + math.ceil(window)
+    if expires < full_at then expires = full_at end
+    redis.call('SET', KEYS[i], struct.pack('<ddd', left, now, expires), 'PX', expires - now + 1)
+  end
+  local whole = math.floor(left / window)
+  if remaining < 0 or whole < remaining then remaining = whole end
+end
+return remaining
+`;
+
+/** What Redis names the script in its cache (EVALSHA). */
+export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');

@@ -1,0 +1,8 @@
+export {
+  startRedisServer,
+  redisAvailability,
+  findRedisServer,
+  type RedisServer,
+  type RedisAvailability,
+  type StartRedisServerOptions,
+} from './redis-server.js';
