@@ -4,14 +4,16 @@ import { join } from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { Database, PolicyAction, PolicyEngine } from 'sochdb-policy';
 import { allowAll, denyAll, redactValue, requireAgentId } from 'sochdb-policy/policy';
-import { interleave, timeAsync, type Runner } from './measure.js';
+import { alternate, interleave, timed, type Comparison, type Runner } from './measure.js';
 import type { Row } from './row.js';
 
 export interface FacadeBenchOptions {
-  /** Operations per timed batch. */
+  /** Operations per runner per round. */
   ops: number;
   /** Interleaved rounds; the figure is the median. */
   rounds: number;
+  /** Chunks per round in flight, alternating between raw and facade (sequential runs alternate every operation). */
+  chunks: number;
   /** Distinct keys the operations cycle through. */
   keys: number;
 }
@@ -51,23 +53,25 @@ export function configurePolicy(policy: PolicyEngine): PolicyEngine {
     .enableAudit();
 }
 
-function sequential(ops: number, keys: readonly Buffer[], op: (key: Buffer, agent: number) => Promise<unknown>): Runner {
-  return () =>
-    timeAsync(ops, async () => {
-      for (let i = 0; i < ops; i++) await op(keys[i % keys.length]!, 0);
-    });
+function inFlight(keys: readonly Buffer[], op: (key: Buffer, agent: number) => Promise<unknown>): Runner {
+  let next = 0;
+  const worker = async (w: number, ops: number, first: number) => {
+    for (let i = w; i < ops; i += IN_FLIGHT) await op(keys[(first + i) % keys.length]!, w);
+  };
+  return timed(async (ops) => {
+    const first = next;
+    next += ops;
+    const workers: Promise<void>[] = [];
+    for (let w = 0; w < IN_FLIGHT; w++) workers.push(worker(w, ops, first));
+    await Promise.all(workers);
+  });
 }
 
-function inFlight(ops: number, keys: readonly Buffer[], op: (key: Buffer, agent: number) => Promise<unknown>): Runner {
-  const worker = async (w: number) => {
-    for (let i = w; i < ops; i += IN_FLIGHT) await op(keys[i % keys.length]!, w);
+function rawRocks(db: RocksLevel): Target {
+  return {
+    put: (key, v) => db.put(key, v, BUFFERS),
+    get: (key) => db.getMany([key], BUFFERS),
   };
-  return () =>
-    timeAsync(ops, async () => {
-      const workers: Promise<void>[] = [];
-      for (let w = 0; w < IN_FLIGHT; w++) workers.push(worker(w));
-      await Promise.all(workers);
-    });
 }
 
 /** Benchmark 1: facade put/get with hooks, limits and audit, against raw RocksDB. */
@@ -75,33 +79,40 @@ export async function benchFacade(options: FacadeBenchOptions): Promise<Row[]> {
   const dir = await mkdtemp(join(tmpdir(), 'sochdb-policy-bench-'));
   const raw = new RocksLevel(join(dir, 'raw'), {});
   await raw.open({ createIfMissing: true });
-  // Cast: Database.open's `this` type rejects the protected constructor under tsc (reported to the lead).
-  const db = await (Database as unknown as { open(location: string): Promise<Database> }).open(join(dir, 'facade'));
+  const controls = [new RocksLevel(join(dir, 'control-a'), {}), new RocksLevel(join(dir, 'control-b'), {})];
+  for (const control of controls) await control.open({ createIfMissing: true });
+  const db = await Database.open(join(dir, 'facade'));
   const policy = configurePolicy(new PolicyEngine(db));
   const contexts = Array.from({ length: IN_FLIGHT }, (_, w) => ({ agent_id: `agent-${w}`, session_id: `session-${w}` }));
   const keys = Array.from({ length: options.keys }, (_, i) => Buffer.from(`users/${i}/profile`));
   const value = Buffer.alloc(100, 'v');
 
-  const rawTarget: Target = {
-    put: (key, v) => raw.put(key, v, BUFFERS),
-    get: (key) => raw.getMany([key], BUFFERS),
-  };
+  const rawTarget = rawRocks(raw);
+  // Two more raw databases measured against each other the same way: how far apart two
+  // identical runners land on this machine, i.e. how much of a figure is noise. (Not against
+  // `raw`: a database that has taken more writes than its opponent is slower.)
+  const controlTargets = controls.map(rawRocks);
   const facadeTarget: Target = {
     put: (key, v, agent) => policy.put(key, v, contexts[agent]),
     get: (key, agent) => policy.get(key, contexts[agent]),
   };
   try {
+    // Every key exists before anything is read.
+    for (const key of keys) await Promise.all([rawTarget, facadeTarget, ...controlTargets].map((t) => t.put(key, value, 0)));
     const rows: Row[] = [];
-    for (const [mode, shape] of [
-      ['sequential', sequential],
-      [`${IN_FLIGHT} in flight`, inFlight],
-    ] as const) {
-      const floor = shape === sequential ? 1.05 : 1.15;
+    for (const mode of ['sequential', `${IN_FLIGHT} in flight`] as const) {
+      const floor = mode === 'sequential' ? 1.05 : 1.15;
       for (const opName of ['put', 'get'] as const) {
-        const runners = [rawTarget, facadeTarget].map((t) =>
-          opName === 'put' ? shape(options.ops, keys, (k, a) => t.put(k, value, a)) : shape(options.ops, keys, (k, a) => t.get(k, a)),
-        );
-        const { medians, ratios } = await interleave(options.rounds, runners);
+        const compare = (targets: Target[]): Promise<Comparison> => {
+          const ops = targets.map((t) =>
+            opName === 'put' ? (k: Buffer, a: number) => t.put(k, value, a) : (k: Buffer, a: number) => t.get(k, a),
+          );
+          return mode === 'sequential'
+            ? alternate(options, ops.map((op) => (i: number) => op(keys[i % keys.length]!, 0)))
+            : interleave(options, ops.map((op) => inFlight(keys, op)));
+        };
+        const { medians, ratios } = await compare([rawTarget, facadeTarget]);
+        const noise = (await compare(controlTargets)).ratios[1]!;
         rows.push({
           group: '1. facade vs raw RocksDB',
           name: `${opName}, ${mode}`,
@@ -111,12 +122,14 @@ export async function benchFacade(options: FacadeBenchOptions): Promise<Row[]> {
           figure: ratios[1]!,
           unit: 'x',
           floor,
+          note: `control, raw database against raw database: ${noise.toFixed(3)}×`,
         });
       }
     }
     return rows;
   } finally {
     await raw.close();
+    for (const control of controls) await control.close();
     await db.close();
     await rm(dir, { recursive: true, force: true });
   }

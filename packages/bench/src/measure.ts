@@ -1,12 +1,12 @@
 /**
  * Timing helpers. The machine is shared, so no single run means much: every comparison runs
- * its baseline and its subjects in the same process, interleaved round by round (the order
- * rotates each round so neither always runs first), and reports medians. A burst of noise
- * then hits one round of every runner instead of all rounds of one.
+ * its baseline and its subjects in the same process, interleaved in small chunks (a few
+ * milliseconds each, the order rotating) so that a burst of someone else's work hits every
+ * runner alike, and reports medians over rounds.
  */
 
-/** Runs one timed batch and returns nanoseconds per operation. */
-export type Runner = () => Promise<number>;
+/** Runs `ops` operations and returns the nanoseconds they took. */
+export type Runner = (ops: number) => Promise<number>;
 
 export interface Comparison {
   /** Median ns/op of each runner, in the order given. */
@@ -17,6 +17,15 @@ export interface Comparison {
   samples: number[][];
 }
 
+export interface InterleaveOptions {
+  /** Rounds; each yields one sample per runner. */
+  rounds: number;
+  /** Operations per runner per round. */
+  ops: number;
+  /** Chunks each round's operations are split into, alternating between runners. @default 10 */
+  chunks?: number;
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of nothing');
   const sorted = [...values].sort((a, b) => a - b);
@@ -24,18 +33,22 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** Nanoseconds per operation of `ops` operations run by `body`. */
-export async function timeAsync(ops: number, body: () => Promise<void>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await body();
-  return Number(process.hrtime.bigint() - start) / ops;
+/** A runner from a loop body that performs `ops` operations. */
+export function timed(body: (ops: number) => Promise<void>): Runner {
+  return async (ops) => {
+    const start = process.hrtime.bigint();
+    await body(ops);
+    return Number(process.hrtime.bigint() - start);
+  };
 }
 
-/** Like {@link timeAsync} for a synchronous body: no promise in the measured path. */
-export function timeSync(ops: number, body: () => void): number {
-  const start = process.hrtime.bigint();
-  body();
-  return Number(process.hrtime.bigint() - start) / ops;
+/** Like {@link timed} for a synchronous body: no promise in the measured path. */
+export function timedSync(body: (ops: number) => void): Runner {
+  return async (ops) => {
+    const start = process.hrtime.bigint();
+    body(ops);
+    return Number(process.hrtime.bigint() - start);
+  };
 }
 
 /** Collects garbage between rounds when node runs with --expose-gc, so one runner's garbage is not collected on another's time. */
@@ -44,24 +57,62 @@ export function collectGarbage(): void {
 }
 
 /**
- * Runs every runner once to warm up, then `rounds` rounds of all runners, rotating the order.
- * Runner 0 is the baseline.
+ * Runs one round untimed to warm up, then `rounds` rounds in which every runner performs
+ * `ops` operations in `chunks` chunks, taking turns chunk by chunk. Runner 0 is the baseline.
  */
-export async function interleave(rounds: number, runners: readonly Runner[]): Promise<Comparison> {
-  for (const run of runners) await run();
+export async function interleave(options: InterleaveOptions, runners: readonly Runner[]): Promise<Comparison> {
+  const chunks = Math.max(1, Math.min(options.chunks ?? 10, options.ops));
+  const chunkOps = Math.ceil(options.ops / chunks);
+  const round = async (turn: number): Promise<number[]> => {
+    const total: number[] = runners.map(() => 0);
+    collectGarbage();
+    for (let c = 0; c < chunks; c++) {
+      for (let j = 0; j < runners.length; j++) {
+        const i = (j + c + turn) % runners.length;
+        total[i]! += await runners[i]!(chunkOps);
+      }
+    }
+    return total.map((ns) => ns / (chunkOps * chunks));
+  };
+  await round(0);
   const samples: number[][] = runners.map(() => []);
-  const ratioSamples: number[][] = runners.map(() => []);
-  for (let r = 0; r < rounds; r++) {
-    const round: number[] = new Array(runners.length);
-    for (let j = 0; j < runners.length; j++) {
-      const i = (j + r) % runners.length;
-      collectGarbage();
-      round[i] = await runners[i]!();
-    }
-    for (let i = 0; i < runners.length; i++) {
-      samples[i]!.push(round[i]!);
-      ratioSamples[i]!.push(round[i]! / round[0]!);
-    }
+  for (let r = 0; r < options.rounds; r++) {
+    const nsPerOp = await round(r);
+    nsPerOp.forEach((v, i) => samples[i]!.push(v));
   }
-  return { medians: samples.map(median), ratios: ratioSamples.map(median), samples };
+  const ratios = runners.map((_, i) => median(samples[i]!.map((v, r) => v / samples[0]![r]!)));
+  return { medians: samples.map(median), ratios, samples };
+}
+
+/** One operation of a runner in {@link alternate}: `i` counts the runner's operations. */
+export type Step = (i: number) => Promise<unknown>;
+
+/**
+ * For sequential latency: the runners take turns one operation at a time (the order rotating
+ * every operation), each operation timed alone, so that every runner sees the same machine at
+ * the same moment; chunks of milliseconds still let a neighbour's burst favour one side.
+ * Each round's figure is the runner's total time over its `ops` operations, garbage
+ * collection included. The clock reads (tens of ns) add the same to every runner.
+ */
+export async function alternate(options: InterleaveOptions, steps: readonly Step[]): Promise<Comparison> {
+  const round = async (): Promise<number[]> => {
+    const total: number[] = steps.map(() => 0);
+    collectGarbage();
+    let n = 0;
+    for (let i = 0; i < options.ops; i++) {
+      for (let j = 0; j < steps.length; j++) {
+        const s = (i + j) % steps.length;
+        const start = process.hrtime.bigint();
+        await steps[s]!(n);
+        total[s]! += Number(process.hrtime.bigint() - start);
+      }
+      n++;
+    }
+    return total.map((ns) => ns / options.ops);
+  };
+  await round();
+  const samples: number[][] = steps.map(() => []);
+  for (let r = 0; r < options.rounds; r++) (await round()).forEach((v, i) => samples[i]!.push(v));
+  const ratios = steps.map((_, i) => median(samples[i]!.map((v, r) => v / samples[0]![r]!)));
+  return { medians: samples.map(median), ratios, samples };
 }

@@ -18,7 +18,10 @@ export function normalizeContext(input: unknown, name = 'context'): ContextMap {
     throw new TypeError(`${name} must be an object mapping strings to strings, got ${describe(input)}`);
   }
   let copy: Record<string, string> | undefined;
-  for (const k of Object.keys(input)) {
+  // for-in rather than Object.keys: no array per operation. Inherited keys are skipped, as
+  // Object.keys would.
+  for (const k in input) {
+    if (!Object.prototype.hasOwnProperty.call(input, k)) continue;
     const v = (input as Record<string, unknown>)[k];
     if (typeof v === 'string') continue;
     if (v !== undefined) throw new TypeError(`${name}.${k} must be a string, got ${describe(v)}`);

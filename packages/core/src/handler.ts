@@ -21,6 +21,9 @@ export interface Decision {
 }
 
 const ALLOW: Decision = Object.freeze({ action: PolicyAction.ALLOW, value: undefined });
+// Decisions without a value are the same every time: shared, so answering costs no allocation.
+const LOG: Decision = Object.freeze({ action: PolicyAction.LOG, value: undefined });
+const DENY: Decision = Object.freeze({ action: PolicyAction.DENY, value: undefined });
 
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
@@ -31,16 +34,17 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
  * that the engine reports as a failed hook (rule H10).
  */
 export function toDecision(result: unknown, ctx: PolicyContext): Decision {
-  if (result === undefined || result === null) return ALLOW;
+  if (result === undefined || result === null || result === PolicyAction.ALLOW) return ALLOW;
   if (typeof result === 'string') {
-    if (!isPolicyAction(result)) throw new TypeError(`handler returned ${describe(result)}, which is not a PolicyAction`);
+    if (result === PolicyAction.DENY) return DENY;
+    if (result === PolicyAction.LOG) return LOG;
     if (result === PolicyAction.MODIFY) return { action: result, value: modified(ctx.modifiedValue, 'ctx.modifiedValue') };
-    return result === PolicyAction.ALLOW ? ALLOW : { action: result, value: undefined };
+    throw new TypeError(`handler returned ${describe(result)}, which is not a PolicyAction`);
   }
   if (result instanceof Uint8Array) return { action: PolicyAction.MODIFY, value: toBuffer(result, 'handler result') };
   if (typeof result === 'object' && !Array.isArray(result) && isPolicyAction((result as { action?: unknown }).action)) {
     const { action, value } = result as { action: PolicyAction; value?: unknown };
-    if (action !== PolicyAction.MODIFY) return { action, value: undefined };
+    if (action !== PolicyAction.MODIFY) return action === PolicyAction.ALLOW ? ALLOW : action === PolicyAction.DENY ? DENY : LOG;
     return { action, value: modified(value ?? ctx.modifiedValue, 'handler result value') };
   }
   throw new TypeError(

@@ -1,4 +1,5 @@
 import { compilePattern, isLiteralSegment, literalHead, literalTail } from './pattern.js';
+import { TextTrie } from './text-trie.js';
 
 export interface IndexedHook<T> {
   readonly pattern: string;
@@ -8,36 +9,58 @@ export interface IndexedHook<T> {
   readonly value: T;
 }
 
-/** A trie of characters: hooks filed under the literal text a key must end or begin with. */
-class CharNode<T> {
-  readonly next = new Map<number, CharNode<T>>();
-  readonly hooks: IndexedHook<T>[] = [];
+/** An indexed hook with the one-element answer for keys that only it matches, built once. */
+interface Stored<T> extends IndexedHook<T> {
+  readonly alone: readonly IndexedHook<T>[];
+}
 
-  /** Files `hook` under `text`, read from its end when `backwards`. */
-  add(text: string, backwards: boolean, hook: IndexedHook<T>): void {
-    let node: CharNode<T> = this;
-    for (let n = 0; n < text.length; n++) {
-      const c = text.charCodeAt(backwards ? text.length - 1 - n : n);
-      let next = node.next.get(c);
-      if (!next) node.next.set(c, (next = new CharNode<T>()));
-      node = next;
-    }
-    node.hooks.push(hook);
-  }
+function stored<T>(hook: IndexedHook<T>): Stored<T> {
+  const s = hook as Stored<T> & { alone: readonly IndexedHook<T>[] };
+  s.alone = Object.freeze([hook]);
+  return s;
 }
 
 class Node<T> {
   readonly children = new Map<string, Node<T>>();
+  /**
+   * The same children while there are few: comparing a handful of names in place is cheaper
+   * than cutting the key's segment out to look it up (a new string per lookup).
+   */
+  few: [string, Node<T>][] | undefined = [];
   /** Hooks with neither a literal tail nor head: tried for every key that reaches this node. */
-  readonly hooks: IndexedHook<T>[] = [];
+  readonly hooks: Stored<T>[] = [];
   /** Hooks with a literal tail: tried only for keys that end with it. */
-  tails: CharNode<T> | undefined;
+  tails: TextTrie<Stored<T>> | undefined;
   /**
    * Hooks whose pattern has one segment left after this node's, with no literal tail but a
    * literal head (`s1-?`, `report-*`): tried only for keys whose next segment begins with it.
    */
-  heads: CharNode<T> | undefined;
+  heads: TextTrie<Stored<T>> | undefined;
+
+  /** The child named `segment`, created if missing. */
+  child(segment: string): Node<T> {
+    let child = this.children.get(segment);
+    if (!child) {
+      this.children.set(segment, (child = new Node<T>()));
+      this.few = this.children.size <= FEW ? [...this.children] : undefined;
+    }
+    return child;
+  }
+
+  /** The child named `key.slice(start, end)`, if any. */
+  find(key: string, start: number, end: number): Node<T> | undefined {
+    const few = this.few;
+    if (few === undefined) return this.children.get(key.slice(start, end));
+    for (let i = 0; i < few.length; i++) {
+      const [name, child] = few[i]!;
+      if (name.length === end - start && key.startsWith(name, start)) return child;
+    }
+    return undefined;
+  }
 }
+
+/** Children compared in place up to this many; past it, looked up in the map. */
+const FEW = 8;
 
 const NONE: readonly never[] = Object.freeze([]);
 
@@ -65,7 +88,7 @@ export class HookIndex<T> {
   }
 
   add(pattern: string, seq: number, value: T): IndexedHook<T> {
-    const hook: IndexedHook<T> = { pattern, regex: compilePattern(pattern), seq, value };
+    const hook = stored<T>({ pattern, regex: compilePattern(pattern), seq, value });
     this.#size++;
     const tail = literalTail(pattern);
     if (tail === undefined) {
@@ -75,8 +98,8 @@ export class HookIndex<T> {
     const segments = pattern.split('/');
     const { node, depth } = this.#nodeFor(segments);
     const head = depth === segments.length - 1 ? literalHead(segments[depth]!) : '';
-    if (tail.length > 0) (node.tails ??= new CharNode<T>()).add(tail, true, hook);
-    else if (head.length > 0) (node.heads ??= new CharNode<T>()).add(head, false, hook);
+    if (tail.length > 0) (node.tails ??= new TextTrie('backwards')).add(tail, hook);
+    else if (head.length > 0) (node.heads ??= new TextTrie('forwards')).add(head, hook);
     else node.hooks.push(hook);
     return hook;
   }
@@ -88,9 +111,7 @@ export class HookIndex<T> {
     // The last segment stays in the node's lists even when literal, so that `users/**`
     // (literal `users`, then a globstar) and `users` land at the same node.
     for (; depth < segments.length - 1 && isLiteralSegment(segments[depth]!); depth++) {
-      let child = node.children.get(segments[depth]!);
-      if (!child) node.children.set(segments[depth]!, (child = new Node<T>()));
-      node = child;
+      node = node.child(segments[depth]!);
     }
     return { node, depth };
   }
@@ -109,12 +130,12 @@ export class HookIndex<T> {
     let start = 0;
     while (node) {
       this.#testAll(node.hooks, key);
-      if (node.tails !== undefined) this.#testTails(node.tails, key);
-      if (node.heads !== undefined) this.#testHeads(node.heads, key, start);
+      if (node.tails !== undefined) node.tails.visit(key, 0, this.#test);
+      if (node.heads !== undefined) node.heads.visit(key, start, this.#test);
       if (start > key.length || node.children.size === 0) break;
       let end = key.indexOf('/', start);
       if (end === -1) end = key.length;
-      node = node.children.get(key.slice(start, end));
+      node = node.find(key, start, end);
       start = end + 1;
     }
     // (TypeScript keeps the `undefined` narrowing from above across the calls that set it.)
@@ -126,36 +147,21 @@ export class HookIndex<T> {
     return found;
   }
 
-  #testAll(hooks: readonly IndexedHook<T>[], key: string): void {
+  // Bound once: the tries call it back for each run of candidates.
+  readonly #test = (hooks: readonly Stored<T>[], key: string): void => this.#testAll(hooks, key);
+
+  #testAll(hooks: readonly Stored<T>[], key: string): void {
     for (let i = 0; i < hooks.length; i++) {
       const hook = hooks[i]!;
       if (!hook.regex.test(key)) continue;
       const found = this.#found;
-      if (found === undefined) this.#found = [hook];
-      else {
+      if (found === undefined) {
+        // Most keys match one hook: answer with its prebuilt array, copied only for a second.
+        this.#found = hook.alone as IndexedHook<T>[];
+      } else {
         if (found[found.length - 1]!.seq > hook.seq) this.#unordered = true;
-        found.push(hook);
+        this.#found = found.length === 1 ? [found[0]!, hook] : (found.push(hook), found);
       }
-    }
-  }
-
-  /** Walks the head trie from where the key's next segment begins, trying the hooks on the way. */
-  #testHeads(heads: CharNode<T>, key: string, start: number): void {
-    let h: CharNode<T> | undefined = heads;
-    for (let i = start; i < key.length; i++) {
-      h = h.next.get(key.charCodeAt(i));
-      if (h === undefined) return;
-      if (h.hooks.length > 0) this.#testAll(h.hooks, key);
-    }
-  }
-
-  /** Walks the tail trie from the key's last character back, trying the hooks on the way. */
-  #testTails(tails: CharNode<T>, key: string): void {
-    let t: CharNode<T> | undefined = tails;
-    for (let i = key.length - 1; i >= 0; i--) {
-      t = t.next.get(key.charCodeAt(i));
-      if (t === undefined) return;
-      if (t.hooks.length > 0) this.#testAll(t.hooks, key);
     }
   }
 }

@@ -81,6 +81,11 @@ describe('patterns: rules P1–P8', () => {
     ['emoji-?', 'emoji-😀', true],
     ['log[!0-9]', 'log😀', true],
     ['??', '😀', false],
+    // line breaks are ordinary characters, also for a globstar
+    ['users/**', 'users/a\nb', true],
+    ['users/**', 'users/\u2028/x', true],
+    ['**', 'a\r\nb', true],
+    ['a?b', 'a\nb', true],
     // P7: invalid UTF-8 decodes to U+FFFD, which is not `/`
     ['system/*', 'system/\uFFFD', true],
   ])('P1–P7: %s vs %j -> %s', (pattern, key, expected) => {

@@ -164,7 +164,8 @@ export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   source = source.replace(DOT_SEGMENT_GUARD, '');
   source = source.replace(NON_EMPTY_GUARD, '');
   try {
-    return new RegExp(toUnicodeSource(source), 'u');
+    // `s`: a globstar's `.` must also cross line breaks, or `users/**` would not guard `users/a\nb`.
+    return new RegExp(toUnicodeSource(source), 'us');
   } catch (cause) {
     throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob`, { cause });
   }

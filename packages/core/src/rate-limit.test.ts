@@ -62,7 +62,7 @@ describe('rate limits (R1–R8)', () => {
     policy.addRateLimit('write', 1, 'agent_id');
     policy.enableAudit();
     await policy.put('a', 'v', { agent_id: 'x' });
-    const e = await policy.put('b', 'v', { agent_id: 'x' }).catch((err: PolicyViolation) => err);
+    const e = (await policy.put('b', 'v', { agent_id: 'x' }).catch((err: unknown) => err)) as PolicyViolation;
     expect(e).toMatchObject({ code: 'rate_limited', message: 'Rate limit exceeded', key: 'b' });
     expect(e.retryAfterMs).toBe(60_000);
     expect(hook).toHaveBeenCalledTimes(1);

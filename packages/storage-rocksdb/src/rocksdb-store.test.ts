@@ -75,6 +75,16 @@ describe('RocksDBStore', () => {
     await expect(RocksDBStore.open(file)).rejects.toThrow();
   });
 
+  it('gets issued together are answered together, each with its own value', async () => {
+    const store = await RocksDBStore.open(folder());
+    await store.put(Buffer.from('a'), Buffer.from('1'));
+    await store.put(Buffer.from('c'), Buffer.from('3'));
+    const got = await Promise.all(['a', 'b', 'c', 'a'].map((k) => store.get(Buffer.from(k))));
+    expect(got.map((v) => v?.toString() ?? null)).toEqual(['1', null, '3', '1']);
+    await store.close();
+    await expect(Promise.all([store.get(Buffer.from('a')), store.get(Buffer.from('c'))])).rejects.toThrow();
+  });
+
   it('close is idempotent', async () => {
     const store = await RocksDBStore.open(folder());
     await store.close();

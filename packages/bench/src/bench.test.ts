@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { svgChart } from './chart.js';
+import { replaceSection, SECTION_END, SECTION_START } from './docs.js';
+import { machine, markdownTable, textTable } from './report.js';
+import { QUICK, runSuite } from './suite.js';
+
+// A smoke test: every benchmark runs a few iterations so that it cannot rot. Timings on a
+// shared machine say nothing, so nothing here asserts one.
+describe('benchmarks (smoke)', () => {
+  it('run every benchmark and report a figure for each row', async () => {
+    const rows = await runSuite(QUICK);
+    const groups = new Set(rows.map((r) => r.group.split('.')[0]));
+    expect([...groups].sort()).toEqual(['1', '2', '3', '4']);
+    // 4 facade rows, one per pattern count, 1 hook row, 2 limiter rows, 2 memory rows.
+    expect(rows).toHaveLength(4 + QUICK.patterns.sizes.length + 1 + 2 + 2);
+    for (const row of rows) {
+      expect(Number.isFinite(row.figure), `${row.group}: ${row.name}`).toBe(true);
+      expect(Number.isFinite(row.baselineNs) && Number.isFinite(row.subjectNs)).toBe(true);
+    }
+    const m = machine();
+    expect(textTable(rows).split('\n')).toHaveLength(rows.length + 1);
+    expect(markdownTable(rows)).toContain('| 1. facade vs raw RocksDB: put, sequential |');
+    const svg = svgChart(rows, m);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg.match(/<rect /g)).toHaveLength(1 + rows.filter((r) => r.floor !== undefined).length);
+  }, 60_000);
+});
+
+describe('benchmarks.md section', () => {
+  it('is appended once, then replaced in place, leaving other sections alone', () => {
+    const other = '# Benchmarks\n\n## Audit file\n\ntheirs\n';
+    const first = replaceSection(other, '## Engine overhead (pnpm bench)\n\nrun 1');
+    expect(first.startsWith(other.trimEnd())).toBe(true);
+    const second = replaceSection(`${first}\n## Later section\n\nalso theirs\n`, '## Engine overhead (pnpm bench)\n\nrun 2');
+    expect(second).toContain('run 2');
+    expect(second).not.toContain('run 1');
+    expect(second).toContain('also theirs');
+    expect(second.split(SECTION_START)).toHaveLength(2);
+    expect(second.split(SECTION_END)).toHaveLength(2);
+  });
+});
