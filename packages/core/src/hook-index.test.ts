@@ -81,10 +81,10 @@ describe('literalTail', () => {
     ['config', 'config'],
     ['a/\\*b', 'b'],
     ['*.{json,yaml}', ''],
-    ['a|b/*.json', undefined],
-    ['"a"/b', undefined],
-    ['$$/**', undefined],
-    ['**/[ab]+', undefined],
+    ['a|b/*.json', '.json'],
+    ['"a"/b', 'b'],
+    ['$$/**', ''],
+    ['**/[ab]+', '+'],
   ])('%s ends with %s', (pattern, tail) => {
     expect(literalTail(pattern)).toBe(tail);
   });

@@ -91,10 +91,6 @@ export class HookIndex<T> {
     const hook = stored<T>({ pattern, regex: compilePattern(pattern), seq, value });
     this.#size++;
     const tail = literalTail(pattern);
-    if (tail === undefined) {
-      this.#root.hooks.push(hook);
-      return hook;
-    }
     const segments = pattern.split('/');
     const { node, depth } = this.#nodeFor(segments);
     const head = depth === segments.length - 1 ? literalHead(segments[depth]!) : '';

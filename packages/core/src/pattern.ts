@@ -36,20 +36,13 @@ export function isLiteralSegment(segment: string): boolean {
   return !MAGIC.test(segment);
 }
 
-// picomatch passes some characters through as regular-expression syntax: `|` (alternation),
-// a second `$` or `^` in a row (anchors), `+` after a bracket, brace or parenthesis (a
-// quantifier), and reads `"` as quoting. No literal text of a pattern holding them predicts
-// what it matches.
-const UNPREDICTABLE = /[|"$^]|[[\](){}]\+/;
-
 /**
  * The literal text every key matching `pattern` ends with: the end of its last segment after
  * the last glob character. `.json` for `**\/*.json`, `email` for `users/*\/email`, `''` for
- * `users/**`. The hook index files patterns by it. `undefined` when the pattern cannot be
- * indexed at all (see UNPREDICTABLE) and must be tried against every key.
+ * `users/**`. The hook index files patterns by it. Exact because {@link toPicomatchGlob}
+ * keeps every character outside glob syntax literal.
  */
-export function literalTail(pattern: string): string | undefined {
-  if (UNPREDICTABLE.test(pattern)) return undefined;
+export function literalTail(pattern: string): string {
   let start = pattern.length;
   while (start > 0 && pattern[start - 1] !== '/' && !MAGIC.test(pattern[start - 1]!)) start--;
   return pattern.slice(start);

@@ -58,7 +58,9 @@ export class RocksDBStore implements KeyValueStore {
     return new Promise((resolve, reject) => {
       if (this.#batch === undefined) {
         this.#batch = { keys: [], resolve: [], reject: [] };
-        queueMicrotask(() => this.#flush());
+        // nextTick runs once the pending promise jobs have drained: gets that reach the store a
+        // few microtasks apart (each behind its own hooks) still share the batch.
+        process.nextTick(() => this.#flush());
       }
       this.#batch.keys.push(key);
       this.#batch.resolve.push(resolve);
