@@ -43,6 +43,7 @@ interface WellFormedString {
   isWellFormed(): boolean;
 }
 
+/** A value as error messages show it (`got number 0`, `got a string "x"`); shared by adapters as `describeValue`. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';

@@ -1,6 +1,6 @@
 export { PolicyAction, PolicyTrigger, OPERATIONS, isPolicyAction, type Operation } from './actions.js';
 export { PolicyViolation, PolicyViolationError, ViolationCode, violationMessage, type PolicyViolationOptions } from './errors.js';
-export { toBuffer, toKey, keyText, type BytesLike } from './bytes.js';
+export { toBuffer, toKey, keyText, describe as describeValue, type BytesLike } from './bytes.js';
 export { PolicyContext, normalizeContext, type ContextMap } from './context.js';
 export { compilePattern, matchPattern, assertPattern } from './pattern.js';
 export { HookIndex, type IndexedHook } from './hook-index.js';
