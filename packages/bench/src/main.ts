@@ -42,7 +42,7 @@ if (!args.has('--no-write') && !args.has('--quick') && only === undefined) {
     '   triggers, 2 rate limits that never reject and in-memory audit, against `@nxtedition/rocksdb` directly',
     '   (`put`, and `getMany([key])`, which its `get` and the facade both use), same 1,000 keys',
     '   `users/<n>/profile` and 100-byte values. Sequential: the two alternate one operation at a time.',
-    '   In flight: 64 concurrent loops, alternating in chunks. The control figures compare two raw databases.',
+    '   In flight: 64 concurrent loops, alternating in chunks of 4,000 operations. The control figures compare two raw databases.',
     '2. Engine cost of a `put` on `MemoryStore` (engine time minus the bare store\'s, per round) with 10, 1,000',
     '   and 10,000 `before_write` patterns of a realistic mix (`tenant/<n>/*`, `users/*/field<n>`, `**/*.ext<n>`,',
     '   `logs/<n>/**`, `*/secret<n>`, `app<n>/config/*.yaml`, `sessions/s<n>-?`, plus `**/tmp/**`), exactly one',

@@ -15,7 +15,7 @@ export interface SuiteOptions {
 
 /** What `pnpm bench` runs: enough rounds that medians hold on a shared two-core machine. */
 export const FULL: SuiteOptions = {
-  facade: { ops: 6400, rounds: 15, chunks: 16, keys: 1000 },
+  facade: { ops: 32_000, rounds: 9, chunks: 8, keys: 1000 },
   patterns: { ops: 20_000, rounds: 15, sizes: [10, 1000, 10_000] },
   hookCost: { ops: 20_000, rounds: 15, hooks: 20 },
   limiter: { ops: 50_000, rounds: 15, agents: 1000 },

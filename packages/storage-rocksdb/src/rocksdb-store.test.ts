@@ -85,6 +85,28 @@ describe('RocksDBStore', () => {
     await expect(Promise.all([store.get(Buffer.from('a')), store.get(Buffer.from('c'))])).rejects.toThrow();
   });
 
+  it('writes issued together apply in the order issued', async () => {
+    const store = await RocksDBStore.open(folder());
+    const k = Buffer.from('k');
+    await Promise.all([store.put(k, Buffer.from('1')), store.delete(k), store.put(k, Buffer.from('2')), store.put(Buffer.from('gone'), Buffer.from('x')), store.delete(Buffer.from('gone'))]);
+    expect((await store.get(k))!.toString()).toBe('2');
+    expect(await store.get(Buffer.from('gone'))).toBeNull();
+    await store.close();
+  });
+
+  it('writes issued in the same tick as close still land, and later ones fail', async () => {
+    const location = folder();
+    const store = await RocksDBStore.open(location);
+    const writes = [store.put(Buffer.from('a'), Buffer.from('1')), store.put(Buffer.from('b'), Buffer.from('2'))];
+    await store.close();
+    await Promise.all(writes);
+    await expect(store.put(Buffer.from('c'), Buffer.from('3'))).rejects.toThrow();
+    const again = await RocksDBStore.open(location);
+    expect((await again.get(Buffer.from('b')))!.toString()).toBe('2');
+    expect(await again.get(Buffer.from('c'))).toBeNull();
+    await again.close();
+  });
+
   it('close is idempotent', async () => {
     const store = await RocksDBStore.open(folder());
     await store.close();

@@ -19,6 +19,8 @@ export interface RocksDBStoreOptions {
 const BUFFERS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 const SYNC = { ...BUFFERS, sync: true } as const;
 
+type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
 /**
  * A {@link KeyValueStore} on an embedded RocksDB in a local folder. Errors from RocksDB
  * escape as themselves (rule E2).
@@ -28,6 +30,7 @@ export class RocksDBStore implements KeyValueStore {
   readonly #db: RocksLevel;
   readonly #sync: boolean;
   #batch: { keys: Buffer[]; resolve: ((value: Buffer | null) => void)[]; reject: ((error: unknown) => void)[] } | undefined;
+  #writes: { ops: WriteOp[]; resolve: (() => void)[]; reject: ((error: unknown) => void)[] } | undefined;
 
   protected constructor(location: string, db: RocksLevel, sync: boolean) {
     this.location = location;
@@ -71,8 +74,9 @@ export class RocksDBStore implements KeyValueStore {
   // Gets issued in the same tick share one getMany: one trip through libuv's thread pool
   // instead of one each; with many reads in flight that trip, not the read, is the cost.
   // getMany also answers a miss with undefined, where get would build and throw an error.
-  #flush(): void {
-    const batch = this.#batch!;
+  #flush(): Promise<void> | undefined {
+    const batch = this.#batch;
+    if (batch === undefined) return undefined;
     this.#batch = undefined;
     let pending: Promise<(Buffer | undefined)[]>;
     try {
@@ -80,24 +84,54 @@ export class RocksDBStore implements KeyValueStore {
     } catch (error) {
       pending = Promise.reject(error);
     }
-    pending.then(
+    return pending.then(
       (values) => values.forEach((value, i) => batch.resolve[i]!(value ?? null)),
       (error: unknown) => batch.reject.forEach((reject) => reject(error)),
     );
   }
 
   put(key: Buffer, value: Buffer): Promise<void> {
-    // The binding honours `sync` only on batch writes.
-    if (this.#sync) return this.#db.batch([{ type: 'put', key, value }], SYNC);
-    return this.#db.put(key, value, BUFFERS);
+    return this.#write({ type: 'put', key, value });
   }
 
   delete(key: Buffer): Promise<void> {
-    if (this.#sync) return this.#db.batch([{ type: 'del', key }], SYNC);
-    return this.#db.del(key, BUFFERS);
+    return this.#write({ type: 'del', key });
+  }
+
+  // Writes issued in the same tick go to RocksDB as one write batch, in the order they were
+  // issued: one write-ahead-log append (and with `sync`, one fsync) for all of them. The
+  // batch is atomic, so its writes succeed or fail together.
+  #write(op: WriteOp): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#writes === undefined) {
+        this.#writes = { ops: [], resolve: [], reject: [] };
+        process.nextTick(() => this.#flushWrites());
+      }
+      this.#writes.ops.push(op);
+      this.#writes.resolve.push(resolve);
+      this.#writes.reject.push(reject);
+    });
+  }
+
+  #flushWrites(): Promise<void> | undefined {
+    const writes = this.#writes;
+    if (writes === undefined) return undefined;
+    this.#writes = undefined;
+    let pending: Promise<void>;
+    try {
+      pending = this.#db.batch(writes.ops, this.#sync ? SYNC : BUFFERS);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(
+      () => writes.resolve.forEach((resolve) => resolve()),
+      (error: unknown) => writes.reject.forEach((reject) => reject(error)),
+    );
   }
 
   async close(): Promise<void> {
+    // Operations issued in the tick that closes still reach the database first.
+    await Promise.all([this.#flushWrites(), this.#flush()]);
     if (this.#db.status === 'open' || this.#db.status === 'opening') await this.#db.close();
   }
 }
