@@ -6,7 +6,7 @@ import { normalizeContext, PolicyContext } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
 import { isThenable, toDecision, type Decision, type PolicyHandler } from './handler.js';
 import { HookIndex, type IndexedHook } from './hook-index.js';
-import { MemoryAuditSink } from './memory/memory-audit-sink.js';
+import { AuditTrail } from './audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
 import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './rate-limit.js';
 
@@ -49,11 +49,7 @@ export class PolicyEngine {
   readonly #limits: RateLimit[] = [];
   readonly #limitsFor: Record<Operation, LimitBuckets[]> = { read: [], write: [], delete: [] };
   readonly #rateLimitStore: RateLimitStore;
-  #auditSink: AuditSink | undefined;
-  readonly #customAuditSink: boolean;
-  #auditOn: boolean;
-  readonly #auditFailOpen: boolean;
-  readonly #onAuditError: PolicyEngineOptions['onAuditError'];
+  readonly #audit: AuditTrail;
 
   constructor(db: KeyValueStore, options: PolicyEngineOptions = {}) {
     if (db === null || typeof db !== 'object' || typeof db.get !== 'function' || typeof db.put !== 'function' || typeof db.delete !== 'function') {
@@ -77,11 +73,7 @@ export class PolicyEngine {
     this.db = db;
     this.#clock = clock;
     this.#rateLimitStore = rateLimitStore ?? new MemoryRateLimitStore();
-    this.#auditSink = auditSink;
-    this.#customAuditSink = auditSink !== undefined;
-    this.#auditOn = auditSink !== undefined;
-    this.#auditFailOpen = auditFailure === 'open';
-    this.#onAuditError = onAuditError;
+    this.#audit = new AuditTrail({ sink: auditSink, failOpen: auditFailure === 'open', onError: onAuditError });
     for (const trigger of Object.values(PolicyTrigger)) this.#hooks.set(trigger, new HookIndex<PolicyHandler>());
   }
 
@@ -144,35 +136,23 @@ export class PolicyEngine {
   /** Turns audit on (rule A1). `maxEntries` sizes the in-memory log. */
   enableAudit(options: EnableAuditOptions = {}): this {
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
-    const { maxEntries } = options;
-    if (this.#customAuditSink) {
-      if (maxEntries !== undefined) {
-        throw new TypeError('maxEntries sizes the in-memory audit log; this engine writes to the auditSink it was given');
-      }
-    } else if (this.#auditSink instanceof MemoryAuditSink) {
-      if (maxEntries !== undefined) this.#auditSink.resize(maxEntries);
-    } else {
-      this.#auditSink = new MemoryAuditSink({ maxEntries });
-    }
-    this.#auditOn = true;
+    this.#audit.enable(options.maxEntries);
     return this;
   }
 
   /** Stops recording; entries already recorded stay readable. */
   disableAudit(): this {
-    this.#auditOn = false;
+    this.#audit.disable();
     return this;
   }
 
   get auditEnabled(): boolean {
-    return this.#auditOn;
+    return this.#audit.enabled;
   }
 
   /** The newest `limit` (default 100) entries matching the filters, oldest first (rule A3). */
   async getAuditLog(query: AuditQuery = {}): Promise<AuditEntry[]> {
-    const q = normalizeAuditQuery(query);
-    if (this.#auditSink === undefined) return [];
-    return this.#auditSink.query(q);
+    return this.#audit.query(normalizeAuditQuery(query));
   }
 
   // ---- operations ----------------------------------------------------------------------
@@ -201,7 +181,7 @@ export class PolicyEngine {
     ctx.value = written;
     const after = this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx);
     if (after instanceof Promise) await after;
-    const audited = this.#audit(ctx, 'allowed');
+    const audited = this.#audit.record(ctx, 'allowed');
     if (audited !== undefined) await audited;
   }
 
@@ -236,7 +216,7 @@ export class PolicyEngine {
         result = 'redacted';
       }
     }
-    const audited = this.#audit(ctx, result);
+    const audited = this.#audit.record(ctx, result);
     if (audited !== undefined) await audited;
     return value;
   }
@@ -257,7 +237,7 @@ export class PolicyEngine {
     }
     const after = this.#evaluate(PolicyTrigger.AFTER_DELETE, ctx);
     if (after instanceof Promise) await after;
-    const audited = this.#audit(ctx, 'allowed');
+    const audited = this.#audit.record(ctx, 'allowed');
     if (audited !== undefined) await audited;
   }
 
@@ -357,7 +337,7 @@ export class PolicyEngine {
       trigger,
       pattern: hook.pattern,
     });
-    await this.#auditQuietly(ctx, 'error');
+    await this.#audit.recordQuietly(ctx, 'error');
     throw error;
   }
 
@@ -367,71 +347,12 @@ export class PolicyEngine {
 
   /** Storage errors escape as themselves, audited `error` (rule E2). */
   async #storageFailed(ctx: PolicyContext, error: unknown): Promise<never> {
-    await this.#auditQuietly(ctx, 'error');
+    await this.#audit.recordQuietly(ctx, 'error');
     throw error;
   }
 
   async #fail(ctx: PolicyContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number): Promise<never> {
-    await this.#auditQuietly(ctx, result);
+    await this.#audit.recordQuietly(ctx, result);
     throw new PolicyViolation(code, violationMessage(code, ctx.operation), { operation: ctx.operation, key: ctx.keyText, cause, retryAfterMs });
-  }
-
-  #entry(ctx: PolicyContext, result: AuditResult): AuditEntry {
-    return {
-      timestamp: ctx.timestamp,
-      operation: ctx.operation,
-      key: ctx.keyText,
-      agentId: ctx.agentId ?? null,
-      sessionId: ctx.sessionId ?? null,
-      result,
-    };
-  }
-
-  /**
-   * Records the outcome of a successful operation; a failed append fails the operation closed
-   * (a synchronous sink's throw propagates as it is). Returns undefined when the sink appended
-   * synchronously.
-   */
-  #audit(ctx: PolicyContext, result: AuditResult): Promise<void> | undefined {
-    if (!this.#auditOn) return undefined;
-    const entry = this.#entry(ctx, result);
-    let done: void | Promise<void>;
-    try {
-      done = this.#auditSink!.append(entry);
-    } catch (cause) {
-      this.#auditFailed(ctx, entry, cause);
-      return undefined;
-    }
-    return isThenable(done) ? this.#auditLater(ctx, entry, done) : undefined;
-  }
-
-  async #auditLater(ctx: PolicyContext, entry: AuditEntry, done: PromiseLike<void>): Promise<void> {
-    try {
-      await done;
-    } catch (cause) {
-      this.#auditFailed(ctx, entry, cause);
-    }
-  }
-
-  /** Fail open (report and go on) or closed (throw `audit_unavailable`), as configured. */
-  #auditFailed(ctx: PolicyContext, entry: AuditEntry, cause: unknown): void {
-    if (this.#auditFailOpen) {
-      this.#onAuditError?.(cause, entry);
-      return;
-    }
-    throw new PolicyViolation(ViolationCode.AUDIT_UNAVAILABLE, violationMessage(ViolationCode.AUDIT_UNAVAILABLE, ctx.operation), {
-      operation: ctx.operation,
-      key: ctx.keyText,
-      cause,
-    });
-  }
-
-  /** Records the outcome of an operation that is failing anyway: its own error wins. */
-  async #auditQuietly(ctx: PolicyContext, result: AuditResult): Promise<void> {
-    try {
-      await this.#audit(ctx, result);
-    } catch {
-      // The operation already fails with a more specific error.
-    }
   }
 }

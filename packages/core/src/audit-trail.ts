@@ -1,0 +1,117 @@
+import type { AuditEntry, AuditQuery, AuditResult, AuditSink } from './contracts.js';
+import type { PolicyContext } from './context.js';
+import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
+import { isThenable } from './handler.js';
+import { MemoryAuditSink } from './memory/memory-audit-sink.js';
+
+export interface AuditTrailOptions {
+  sink: AuditSink | undefined;
+  failOpen: boolean;
+  onError: ((error: unknown, entry: AuditEntry) => void) | undefined;
+}
+
+/**
+ * The engine's audit step: one entry per operation into the sink (rules A1–A3), failing the
+ * operation closed when the sink cannot record it unless the engine was told to fail open.
+ */
+export class AuditTrail {
+  #sink: AuditSink | undefined;
+  readonly #custom: boolean;
+  #on: boolean;
+  readonly #failOpen: boolean;
+  readonly #onError: AuditTrailOptions['onError'];
+
+  constructor({ sink, failOpen, onError }: AuditTrailOptions) {
+    this.#sink = sink;
+    this.#custom = sink !== undefined;
+    this.#on = sink !== undefined;
+    this.#failOpen = failOpen;
+    this.#onError = onError;
+  }
+
+  get enabled(): boolean {
+    return this.#on;
+  }
+
+  /** Turns recording on; `maxEntries` sizes the in-memory log (a custom sink has no size here). */
+  enable(maxEntries: number | undefined): void {
+    if (this.#custom) {
+      if (maxEntries !== undefined) {
+        throw new TypeError('maxEntries sizes the in-memory audit log; this engine writes to the auditSink it was given');
+      }
+    } else if (this.#sink instanceof MemoryAuditSink) {
+      if (maxEntries !== undefined) this.#sink.resize(maxEntries);
+    } else {
+      this.#sink = new MemoryAuditSink({ maxEntries });
+    }
+    this.#on = true;
+  }
+
+  /** Stops recording; entries already recorded stay readable. */
+  disable(): void {
+    this.#on = false;
+  }
+
+  query(query: AuditQuery): AuditEntry[] | Promise<AuditEntry[]> {
+    return this.#sink === undefined ? [] : this.#sink.query(query);
+  }
+
+  /**
+   * Records the outcome of a successful operation; a failed append fails the operation closed
+   * (a synchronous sink's throw propagates as it is). Returns undefined when the sink appended
+   * synchronously.
+   */
+  record(ctx: PolicyContext, result: AuditResult): Promise<void> | undefined {
+    if (!this.#on) return undefined;
+    const entry = toEntry(ctx, result);
+    let done: void | Promise<void>;
+    try {
+      done = this.#sink!.append(entry);
+    } catch (cause) {
+      this.#failed(ctx, entry, cause);
+      return undefined;
+    }
+    return isThenable(done) ? this.#recordLater(ctx, entry, done) : undefined;
+  }
+
+  /** Records the outcome of an operation that is failing anyway: its own error wins. */
+  async recordQuietly(ctx: PolicyContext, result: AuditResult): Promise<void> {
+    try {
+      await this.record(ctx, result);
+    } catch {
+      // The operation already fails with a more specific error.
+    }
+  }
+
+  async #recordLater(ctx: PolicyContext, entry: AuditEntry, done: PromiseLike<void>): Promise<void> {
+    try {
+      await done;
+    } catch (cause) {
+      this.#failed(ctx, entry, cause);
+    }
+  }
+
+  /** Fail open (report and go on) or closed (throw `audit_unavailable`), as configured. */
+  #failed(ctx: PolicyContext, entry: AuditEntry, cause: unknown): void {
+    if (this.#failOpen) {
+      this.#onError?.(cause, entry);
+      return;
+    }
+    throw new PolicyViolation(ViolationCode.AUDIT_UNAVAILABLE, violationMessage(ViolationCode.AUDIT_UNAVAILABLE, ctx.operation), {
+      operation: ctx.operation,
+      key: ctx.keyText,
+      cause,
+    });
+  }
+}
+
+function toEntry(ctx: PolicyContext, result: AuditResult): AuditEntry {
+  return {
+    timestamp: ctx.timestamp,
+    operation: ctx.operation,
+    key: ctx.keyText,
+    agentId: ctx.agentId ?? null,
+    sessionId: ctx.sessionId ?? null,
+    result,
+  };
+}
