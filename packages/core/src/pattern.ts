@@ -28,6 +28,7 @@ const OPTIONS: picomatch.PicomatchOptions = {
 // guard the key `system/..`).
 const DOT_SEGMENT_GUARD = /\(\?!(?:\(\?:\^\|\\\/\))?\\\.\{\d,\d\}\(\?:\\\/\|\$\)\)/g;
 const NON_EMPTY_GUARD = /\(\?=\.\)/g;
+const MIDDLE_GLOBSTAR_END = /\|\\\/\|\$\)/g;
 
 /** Characters that give a segment glob meaning; a segment without them is literal. */
 const MAGIC = /[*?[\]{}\\]/;
@@ -156,6 +157,10 @@ export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   }
   source = source.replace(DOT_SEGMENT_GUARD, '');
   source = source.replace(NON_EMPTY_GUARD, '');
+  // A globstar between segments (`a/**/b`) also lets picomatch end the key right there, safe
+  // only with the non-empty guard just removed: without it `a/**/*` would match `a`. Between
+  // segments it needs at least the one `/` (P3, P4).
+  source = source.replace(MIDDLE_GLOBSTAR_END, '|\\/)');
   try {
     // `s`: a globstar's `.` must also cross line breaks, or `users/**` would not guard `users/a\nb`.
     return new RegExp(toUnicodeSource(source), 'us');
