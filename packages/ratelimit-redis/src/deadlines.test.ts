@@ -15,9 +15,13 @@ describe('Deadlines', () => {
     const b = deadlines.add(() => timedOut.push('b'));
     const c = deadlines.add(() => timedOut.push('c'));
     expect(vi.getTimerCount()).toBe(1);
+    expect(b.open).toBe(true);
     expect(b.settle()).toBe(true);
+    expect(b.open).toBe(false);
     vi.advanceTimersByTime(60); // a's deadline
     expect(timedOut).toEqual(['a']);
+    expect(a.open).toBe(false);
+    expect(c.open).toBe(true);
     expect(a.settle()).toBe(false); // its answer came too late
     vi.advanceTimersByTime(40); // c's deadline
     expect(timedOut).toEqual(['a', 'c']);

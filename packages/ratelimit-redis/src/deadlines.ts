@@ -2,6 +2,8 @@
 export interface Pending {
   /** Marks the call answered; false when its deadline already passed (the answer is then dropped). */
   settle(): boolean;
+  /** Neither answered nor past its deadline. */
+  readonly open: boolean;
 }
 
 class Entry implements Pending {
@@ -13,6 +15,10 @@ class Entry implements Pending {
 
   settle(): boolean {
     return this.owner.settle(this);
+  }
+
+  get open(): boolean {
+    return this.onTimeout !== undefined;
   }
 }
 

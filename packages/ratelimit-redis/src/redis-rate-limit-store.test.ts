@@ -209,6 +209,19 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     await own.quit();
   });
 
+  it("writes under the keyPrefix of a client you pass, the same way after SCRIPT FLUSH", async () => {
+    const own = new Redis(server.url, { keyPrefix: `client-prefix-${run}:` });
+    const store = new RedisRateLimitStore({ client: own, keyPrefix: `store-${run}:`, clock: 'caller' });
+    const b = bucket(5);
+    expect(await store.consume([b], 0)).toEqual({ allowed: true, remaining: 4, retryAfterMs: 0 });
+    await client.script('FLUSH'); // the next call goes EVALSHA, NOSCRIPT, EVAL
+    expect(await store.consume([b], 0)).toEqual({ allowed: true, remaining: 3, retryAfterMs: 0 });
+    expect(await store.consume([b], 0)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+    // One key, prefixed once by the client: EVAL did not prefix it twice or write elsewhere.
+    expect(await client.keys(`*${b.key}`)).toEqual([`client-prefix-${run}:${store.redisKey(b.key)}`]);
+    await own.quit();
+  });
+
   it('names the script by the SHA1 Redis gives it', async () => {
     expect(await client.script('LOAD', CONSUME_SCRIPT)).toBe(CONSUME_SCRIPT_SHA);
   });

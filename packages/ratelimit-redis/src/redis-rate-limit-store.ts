@@ -7,6 +7,7 @@ import { keyBase } from './keys.js';
 import { describe } from './describe.js';
 import { parseOptions, type RedisClock, type RedisRateLimitStoreOptions } from './options.js';
 import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './script.js';
+import { scriptCommand } from './script-command.js';
 import { scriptArgs, toDecision, validateRequest } from './script-protocol.js';
 
 /**
@@ -51,7 +52,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     const { client, url, redisOptions } = options as { client?: Redis | Cluster; url?: unknown; redisOptions?: unknown };
     if (client !== undefined && url !== undefined) throw new TypeError('options.client and options.url exclude each other: give one');
     if (client !== undefined) {
-      if (client === null || typeof client !== 'object' || typeof client.evalsha !== 'function' || typeof client.eval !== 'function') {
+      if (client === null || typeof client !== 'object' || typeof client.sendCommand !== 'function' || typeof client.options !== 'object') {
         throw new TypeError(`options.client must be an ioredis Redis or Cluster client, got ${describe(client)}`);
       }
       if (redisOptions !== undefined) throw new TypeError('options.redisOptions applies only with options.url');
@@ -124,41 +125,44 @@ export class RedisRateLimitStore implements RateLimitStore {
     });
   }
 
-  /** One EVALSHA, bounded by the timeout. Plain promises, no async layers: this is the hot path. */
+  /**
+   * One EVALSHA, bounded by the timeout. The answer is the Command's own promise, with no
+   * promise wrapped around it (this is the hot path): at its deadline the call rejects the
+   * Command in flight, as ioredis' own `commandTimeout` would, and a late reply then finds it
+   * settled.
+   */
   #ask(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
-    return new Promise<RateLimitDecision>((resolve, reject) => {
-      const status = this.client.status;
-      if (DOWN.has(status)) {
-        reject(this.#report(new RedisRateLimitError('unavailable', `Redis client is ${status}`)));
-        return;
-      }
-      const n = buckets.length;
-      const args = scriptArgs(this.keyBase, buckets, now, this.clock);
-      // Alone, a call is written at once; next to calls still in flight, it joins a shared write.
-      if (this.#inFlight > 0) this.#coalesce();
-      const pending = this.#deadlines.add(() => {
-        this.#inFlight--;
-        reject(this.#report(new RedisRateLimitError('timeout', `Redis did not answer within ${this.timeoutMs} ms`)));
-      });
-      this.#inFlight++;
-      const answer = (reply: unknown) => {
-        if (!pending.settle()) return;
-        this.#inFlight--;
-        const decision = toDecision(reply, buckets);
-        if (decision === undefined) reject(this.#report(new RedisRateLimitError('bad_reply', `the rate-limit script answered ${describe(reply)}`)));
-        else resolve(decision);
-      };
-      const fail = (error: unknown) => {
-        if (!pending.settle()) return;
-        this.#inFlight--;
-        reject(this.#report(new RedisRateLimitError('redis_error', `Redis failed: ${(error as Error)?.message ?? String(error)}`, error)));
-      };
-      this.client.evalsha(CONSUME_SCRIPT_SHA, n, args).then(answer, (error: unknown) => {
-        // After a restart, failover or SCRIPT FLUSH: EVAL once, which caches the script again.
-        // EVAL, not SCRIPT LOAD: it goes to the node that owns the keys, also in a Cluster.
-        if (String((error as Error)?.message).startsWith('NOSCRIPT')) this.client.eval(CONSUME_SCRIPT, n, args).then(answer, fail);
-        else fail(error);
-      });
+    const client = this.client;
+    const status = client.status;
+    if (DOWN.has(status)) return Promise.reject(this.#report(new RedisRateLimitError('unavailable', `Redis client is ${status}`)));
+    let command = scriptCommand(client, 'evalsha', scriptArgs(CONSUME_SCRIPT_SHA, this.keyBase, buckets, now, this.clock));
+    // Alone, a call is written at once; next to calls still in flight, it joins a shared write.
+    if (this.#inFlight > 0) this.#coalesce();
+    this.#inFlight++;
+    const pending = this.#deadlines.add(() => {
+      this.#inFlight--;
+      command.reject(this.#report(new RedisRateLimitError('timeout', `Redis did not answer within ${this.timeoutMs} ms`)));
+    });
+    const answer = (reply: unknown): RateLimitDecision => {
+      if (pending.settle()) this.#inFlight--;
+      const decision = toDecision(reply, buckets);
+      if (decision === undefined) throw this.#report(new RedisRateLimitError('bad_reply', `the rate-limit script answered ${describe(reply)}`));
+      return decision;
+    };
+    const fail = (error: unknown): never => {
+      // Past the deadline, `error` is the timeout error, already reported.
+      if (!pending.settle()) throw error;
+      this.#inFlight--;
+      throw this.#report(new RedisRateLimitError('redis_error', `Redis failed: ${(error as Error)?.message ?? String(error)}`, error));
+    };
+    client.sendCommand(command);
+    return command.promise.then(answer, (error: unknown) => {
+      // After a restart, failover or SCRIPT FLUSH: EVAL once, which caches the script again.
+      // EVAL, not SCRIPT LOAD: it goes to the node that owns the keys, also in a Cluster.
+      if (!pending.open || !String((error as Error)?.message).startsWith('NOSCRIPT')) return fail(error);
+      command = scriptCommand(client, 'eval', scriptArgs(CONSUME_SCRIPT, this.keyBase, buckets, now, this.clock));
+      client.sendCommand(command);
+      return command.promise.then(answer, fail);
     });
   }
 

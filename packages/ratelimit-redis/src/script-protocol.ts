@@ -24,19 +24,22 @@ export function validateRequest(buckets: readonly BucketRequest[], now: number, 
 }
 
 /**
- * EVALSHA's keys and arguments (see script.ts): the keys, then now ('' for the server's TIME),
- * then capacity and windowMs of each bucket. String(number) gives the shortest text that reads
- * back as the same double, so the script computes with exactly the caller's numbers.
+ * The whole argument list of EVALSHA or EVAL (see script.ts): `head` (the script's SHA1 or its
+ * text), the number of keys, the keys, then now ('' for the server's TIME), then capacity and
+ * windowMs of each bucket. String(number) gives the shortest text that reads back as the same
+ * double, so the script computes with exactly the caller's numbers.
  */
-export function scriptArgs(keyBase: string, buckets: readonly BucketRequest[], now: number, clock: RedisClock): string[] {
+export function scriptArgs(head: string, keyBase: string, buckets: readonly BucketRequest[], now: number, clock: RedisClock): (string | number)[] {
   const n = buckets.length;
-  const args = new Array<string>(n * 3 + 1);
-  args[n] = clock === 'caller' ? String(now) : '';
+  const args = new Array<string | number>(n * 3 + 3);
+  args[0] = head;
+  args[1] = n;
+  args[n + 2] = clock === 'caller' ? String(now) : '';
   for (let i = 0; i < n; i++) {
     const b = buckets[i]!;
-    args[i] = keyBase + b.key;
-    args[n + 1 + 2 * i] = String(b.capacity);
-    args[n + 2 + 2 * i] = String(b.windowMs);
+    args[i + 2] = keyBase + b.key;
+    args[n + 3 + 2 * i] = String(b.capacity);
+    args[n + 4 + 2 * i] = String(b.windowMs);
   }
   return args;
 }
