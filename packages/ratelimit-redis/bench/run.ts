@@ -39,7 +39,7 @@ try {
   for (const m of result.modes) {
     const mode = m.concurrency === 1 ? 'sequential' : `${m.concurrency} in flight`;
     console.log(
-      `| ${mode} | ${fmt(m.policyPut.opsPerSec)} | ${fmt(m.storeConsume.opsPerSec)} | ${fmt(m.rateLimiterFlexible.opsPerSec)} | ${m.ratio.toFixed(2)} | ${m.storeRatio.toFixed(2)} | ${trips(m.policyPut)} | ${trips(m.rateLimiterFlexible)} |`,
+      `| ${mode} | ${fmt(m.policyPut.opsPerSec)} | ${fmt(m.storeConsume.opsPerSec)} | ${fmt(m.rateLimiterFlexible.opsPerSec)} | ${m.ratio.toFixed(3)} | ${m.storeRatio.toFixed(3)} | ${trips(m.policyPut)} | ${trips(m.rateLimiterFlexible)} |`,
     );
     if (m.policyPut.roundTripsPerOp !== 1 || m.policyPut.serverScriptsPerOp !== 1) roundTripsOk = false;
     if (m.ratio < 1) floorOk = false;
@@ -47,7 +47,7 @@ try {
   console.log('');
   for (const m of result.modes) {
     const mode = m.concurrency === 1 ? 'sequential' : `${m.concurrency} in flight`;
-    console.log(`floor, ${mode}: policy.put / rate-limiter-flexible = ${m.ratio.toFixed(2)} (at least 1.00): ${m.ratio >= 1 ? 'met' : 'MISSED'}`);
+    console.log(`floor, ${mode}: policy.put / rate-limiter-flexible = ${m.ratio.toFixed(3)} (at least 1.00): ${m.ratio >= 1 ? 'met' : 'MISSED'}`);
   }
   console.log(`round trips per policy.put: ${roundTripsOk ? '1 in every mode' : 'NOT 1'}`);
   if (!roundTripsOk || (values.strict && !floorOk)) process.exitCode = 1;

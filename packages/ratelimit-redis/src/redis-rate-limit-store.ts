@@ -138,6 +138,8 @@ export class RedisRateLimitStore implements RateLimitStore {
     let command = scriptCommand(client, 'evalsha', scriptArgs(CONSUME_SCRIPT_SHA, this.keyBase, buckets, now, this.clock));
     // Alone, a call is written at once; next to calls still in flight, it joins a shared write.
     if (this.#inFlight > 0) this.#coalesce();
+    // Sent first: the bookkeeping below then runs while Redis works.
+    client.sendCommand(command);
     this.#inFlight++;
     const pending = this.#deadlines.add(() => {
       this.#inFlight--;
@@ -155,7 +157,6 @@ export class RedisRateLimitStore implements RateLimitStore {
       this.#inFlight--;
       throw this.#report(new RedisRateLimitError('redis_error', `Redis failed: ${(error as Error)?.message ?? String(error)}`, error));
     };
-    client.sendCommand(command);
     return command.promise.then(answer, (error: unknown) => {
       // After a restart, failover or SCRIPT FLUSH: EVAL once, which caches the script again.
       // EVAL, not SCRIPT LOAD: it goes to the node that owns the keys, also in a Cluster.
