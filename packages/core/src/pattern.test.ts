@@ -38,6 +38,33 @@ describe('patterns: rules P1–P8', () => {
     ['**/*.json', 'config.json', true],
     ['a/**/*', 'a', false],
     ['a/**/*', 'a/', true],
+    // a run of globstars is one globstar (found by the property test)
+    ['a/**/**', 'a', true],
+    ['*/**/**', 'a', true],
+    ['**/**', 'a', true],
+    ['a/**/**/b', 'a/b', true],
+    ['a/**/**/*', 'a', false],
+    // braces are their alternatives, also around a globstar: `a/{**,b}` is `a/**` or `a/b`
+    ['a/{**,b}', 'a', true],
+    ['a/{**,b}', 'a/x/y', true],
+    ['a/**/{b,**}', 'a', true],
+    ['{a/**/**,x}', 'a', true],
+    ['{a/**/**,x}', 'y', false],
+    ['a/{,b}/**', 'a', false],
+    ['a/{,b}/**', 'a/', true],
+    ['a/{b,{c,d}}/**', 'a/d', true],
+    ['a/{1..3}/**', 'a/2', true],
+    ['a\\{b,c}/**', 'a{b,c}/x', true],
+    ['[{,]/**', ',', true],
+    // `..` inside braces is not a range unless the braces hold nothing else (found by the property test)
+    ['{a,b/..}', 'a', true],
+    ['{a,b/..}', 'b/..', true],
+    ['{a,b/..}', '/', false],
+    ['{*,*/..}', '/', false],
+    ['x/{1..3}', 'x/2', true],
+    ['x/{1..3}', 'x/4', false],
+    ['{,a}b', 'b', true],
+    ['{,a}', 'a', true],
     ['*/**/*', 'b', false],
     ['**/*.json', 'a/b/c.json', true],
     // P5: dot names and dot segments are ordinary names
@@ -103,7 +130,16 @@ describe('patterns: rules P1–P8', () => {
   it('rejects a pattern that is not a string, an unbalanced brace, and a leading ./', () => {
     expect(() => compilePattern(42 as unknown as string)).toThrow(TypeError);
     expect(() => compilePattern('a{b')).toThrow(RangeError);
+    expect(() => compilePattern('{a/**')).toThrow(/not a valid glob/);
+    expect(() => compilePattern('a/**/{b,c')).toThrow(/not a valid glob/);
     expect(() => compilePattern('./a')).toThrow(/without the "\.\/"/);
+    expect(() => compilePattern('{./a,b}')).toThrow(/alternative starting with "\.\/"/);
+  });
+
+  it('refuses a brace pattern that expands to more than 256 alternatives', () => {
+    expect(() => compilePattern('{a,b}'.repeat(8) + '/**')).not.toThrow(); // 256
+    expect(() => compilePattern('{a,b}'.repeat(9) + '/**')).toThrow(/more than 256 alternatives/);
+    expect(() => compilePattern('{a,b}'.repeat(9))).toThrow(/more than 256 alternatives/);
   });
 });
 
@@ -137,6 +173,11 @@ const segmentArb = fc.oneof(
   fc.stringMatching(/^[ab.]{1,3}$/),
 );
 const patternArb = fc.array(segmentArb, { minLength: 1, maxLength: 4 }).map((s) => s.join('/')).filter((p) => !p.startsWith('./'));
+// `a/{b,**}/c`-like: braces anywhere, around whole segments or parts of one.
+const bracePatternArb = fc
+  .tuple(patternArb, patternArb, patternArb, fc.boolean())
+  .map(([head, x, y, slash]) => `${head}${slash ? '/' : ''}{${x},${y}}`)
+  .filter((p) => !p.startsWith('./') && !/(^|[{,/])\.\//.test(p));
 const keyArb = fc.array(fc.stringMatching(/^[ab.]{0,3}$/), { minLength: 1, maxLength: 5 }).map((s) => s.join('/')).filter((k) => k.length > 0);
 
 describe('patterns: property tests against a segment model', () => {
@@ -151,9 +192,27 @@ describe('patterns: property tests against a segment model', () => {
     );
   });
 
+  it('a brace pattern matches what any of its alternatives matches (P3, P4, P6)', () => {
+    const segmentsArb = fc.array(segmentArb, { minLength: 1, maxLength: 3 }).map((s) => s.join('/'));
+    fc.assert(
+      fc.property(fc.array(segmentArb, { maxLength: 2 }), segmentsArb, segmentsArb, keyArb, (head, x, y, key) => {
+        const prefix = head.map((s) => s + '/').join('');
+        const pattern = `${prefix}{${x},${y}}`;
+        if (pattern.startsWith('./')) return;
+        const alternatives = [prefix + x, prefix + y];
+        if (alternatives.some((p) => p.startsWith('./'))) {
+          expect(() => compilePattern(pattern)).toThrow(/alternative starting with "\.\/"/);
+          return;
+        }
+        expect(matchPattern(pattern, key)).toBe(alternatives.some((p) => modelMatch(p, key)));
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+
   it('the index finds exactly the hooks a linear scan finds, in registration order', () => {
     fc.assert(
-      fc.property(fc.array(patternArb, { minLength: 1, maxLength: 12 }), fc.array(keyArb, { minLength: 1, maxLength: 8 }), (patterns, keys) => {
+      fc.property(fc.array(fc.oneof(patternArb, bracePatternArb), { minLength: 1, maxLength: 12 }), fc.array(keyArb, { minLength: 1, maxLength: 8 }), (patterns, keys) => {
         const index = new HookIndex<number>();
         patterns.forEach((p, i) => index.add(p, i, i));
         for (const key of keys) {

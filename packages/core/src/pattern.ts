@@ -141,20 +141,9 @@ function toUnicodeSource(source: string): string {
 /** Compiles a pattern to an anchored regular expression over the key text. */
 export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   assertPattern(pattern, name);
-  // `users/**` must also match `users` (P4): picomatch's strict-slash output needs the
-  // trailing `/**` made optional, which it does itself for a globstar in the middle.
-  let source: string;
-  if (pattern.endsWith('/**') && pattern.length > 3) {
-    const base = picomatch.makeRe(toPicomatchGlob(pattern.slice(0, -3)), OPTIONS).source;
-    const rest = picomatch.makeRe(toPicomatchGlob(pattern), OPTIONS).source;
-    source = `(?:${stripAnchors(base)})|(?:${stripAnchors(rest)})`;
-    source = `^(?:${source})$`;
-  } else {
-    source = picomatch.makeRe(toPicomatchGlob(pattern), OPTIONS).source;
-  }
-  if (source === '$^') {
-    throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
-  }
+  const alternatives = pattern.includes('{') ? expandBraces(pattern, name) : [pattern];
+  const sources = alternatives.map((alternative) => globSource(collapseGlobstars(alternative), pattern, name));
+  let source = sources.length === 1 ? sources[0]! : `^(?:${sources.map((s) => `(?:${stripAnchors(s)})`).join('|')})$`;
   source = source.replace(DOT_SEGMENT_GUARD, '');
   source = source.replace(NON_EMPTY_GUARD, '');
   // A globstar between segments (`a/**/b`) also lets picomatch end the key right there, safe
@@ -167,6 +156,114 @@ export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   } catch (cause) {
     throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob`, { cause });
   }
+}
+
+/** picomatch's expression for one glob (without braces around a globstar), before the adjustments. */
+function globSource(glob: string, pattern: string, name: string): string {
+  // A brace alternative may be empty (`{,a}`): it matches only the empty key, which no key is.
+  if (glob === '') return '^$';
+  if (glob.startsWith('./')) {
+    throw new RangeError(`${name} ${JSON.stringify(pattern)} has an alternative starting with "./" (${JSON.stringify(glob)}); patterns match whole keys, write it without the "./"`);
+  }
+  // `users/**` must also match `users` (P4): picomatch's strict-slash output needs the
+  // trailing `/**` made optional, which it does itself for a globstar in the middle.
+  let source: string;
+  if (glob.endsWith('/**') && glob.length > 3) {
+    const base = picomatch.makeRe(toPicomatchGlob(glob.slice(0, -3)), OPTIONS).source;
+    const rest = picomatch.makeRe(toPicomatchGlob(glob), OPTIONS).source;
+    source = `^(?:(?:${stripAnchors(base)})|(?:${stripAnchors(rest)}))$`;
+  } else {
+    source = picomatch.makeRe(toPicomatchGlob(glob), OPTIONS).source;
+  }
+  if (source === '$^' || source.includes('$^')) {
+    throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
+  }
+  return source;
+}
+
+/** Alternatives a pattern's braces may expand to before it is refused (`{a,b}` 9 times over is 512). */
+const MAX_ALTERNATIVES = 256;
+
+/**
+ * The patterns a brace pattern stands for: `a/{**,b}` is `a/**` or `a/b`, and each is compiled
+ * on its own. picomatch's own alternation gets two cases wrong: inside it a trailing `**`
+ * cannot match zero segments (`a/{**,b}` would not match `a`, which `a/**` does, P4), and a
+ * `..` anywhere in the braces turns them into a character range (`{a,b/..}` would match the
+ * key `/` and not `a`). Braces without a top-level comma (`{a}`, the range `{1..3}`) stay for
+ * picomatch; escapes and classes are skipped as in {@link toPicomatchGlob}.
+ */
+function expandBraces(pattern: string, name: string): string[] {
+  const done: string[] = [];
+  const todo = [pattern];
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    const brace = firstAlternation(p);
+    if (brace === undefined) {
+      done.push(p);
+    } else {
+      for (let i = brace.alternatives.length - 1; i >= 0; i--) todo.push(p.slice(0, brace.open) + brace.alternatives[i] + p.slice(brace.close + 1));
+    }
+    if (done.length + todo.length > MAX_ALTERNATIVES) {
+      throw new RangeError(`${name} ${JSON.stringify(pattern)} expands to more than ${MAX_ALTERNATIVES} alternatives`);
+    }
+  }
+  return done;
+}
+
+/** The first `{...}` of `p` with a top-level comma: where it opens and closes, and its alternatives. */
+function firstAlternation(p: string): { open: number; close: number; alternatives: string[] } | undefined {
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') {
+      i++;
+    } else if (c === '[') {
+      const close = classEnd(p, i);
+      if (close !== -1) i = close;
+    } else if (c === '{') {
+      const found = alternationAt(p, i);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The brace opening at `open` split at its top-level commas, or undefined when it has none or never closes. */
+function alternationAt(p: string, open: number): { open: number; close: number; alternatives: string[] } | undefined {
+  const alternatives: string[] = [];
+  let depth = 0;
+  let from = open + 1;
+  for (let i = open + 1; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') {
+      i++;
+    } else if (c === '[') {
+      const close = classEnd(p, i);
+      if (close !== -1) i = close;
+    } else if (c === '{') {
+      depth++;
+    } else if (c === '}' && depth > 0) {
+      depth--;
+    } else if (c === ',' && depth === 0) {
+      alternatives.push(p.slice(from, i));
+      from = i + 1;
+    } else if (c === '}') {
+      if (alternatives.length === 0) return undefined;
+      alternatives.push(p.slice(from, i));
+      return { open, close: i, alternatives };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `**` twice in a row matches exactly what one `**` matches (zero or more segments, P3/P4), so
+ * a run of whole-segment globstars compiles as one. This keeps `a/**` the only shape with a
+ * trailing globstar: `a/**\/**` compiled as written would not match `a`.
+ */
+function collapseGlobstars(pattern: string): string {
+  if (!pattern.includes('**/**')) return pattern;
+  const segments = pattern.split('/');
+  return segments.filter((segment, i) => !(segment === '**' && segments[i - 1] === '**')).join('/');
 }
 
 function stripAnchors(source: string): string {

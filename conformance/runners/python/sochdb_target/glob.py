@@ -27,6 +27,9 @@ def compile_pattern(pattern):
     if pattern.startswith("./"):
         raise ValueError(f"pattern {pattern!r} starts with './'; patterns match whole keys")
     alternatives = _expand_braces(pattern)
+    for alternative in alternatives:
+        if alternative.startswith("./"):
+            raise ValueError(f"pattern {pattern!r} has an alternative starting with './' ({alternative!r})")
     return re.compile("|".join(f"(?:{_compile_one(p)})" for p in alternatives), re.DOTALL)
 
 
@@ -84,6 +87,8 @@ def _split_top_level(text):
 
 def _compile_one(pattern):
     segments = pattern.split("/")
+    # `**/**` matches what `**` matches (P3, P4): a run of globstars is one.
+    segments = [s for i, s in enumerate(segments) if not (s == "**" and i > 0 and segments[i - 1] == "**")]
     if segments == ["**"]:
         return ".*"
     out = ""
