@@ -158,7 +158,7 @@ export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   }
 }
 
-/** picomatch's expression for one glob (without braces around a globstar), before the adjustments. */
+/** picomatch's expression for one alternative of a pattern (its comma braces expanded), before the adjustments. */
 function globSource(glob: string, pattern: string, name: string): string {
   // A brace alternative may be empty (`{,a}`): it matches only the empty key, which no key is.
   if (glob === '') return '^$';
@@ -175,7 +175,8 @@ function globSource(glob: string, pattern: string, name: string): string {
   } else {
     source = picomatch.makeRe(toPicomatchGlob(glob), OPTIONS).source;
   }
-  if (source === '$^' || source.includes('$^')) {
+  // picomatch's expression for a glob it cannot read (alone, or as the base of a trailing `/**`).
+  if (source.includes('$^')) {
     throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
   }
   return source;
