@@ -56,6 +56,8 @@ describe('patterns: rules P1–P8', () => {
     ['a/{1..3}/**', 'a/2', true],
     ['a\\{b,c}/**', 'a{b,c}/x', true],
     ['[{,]/**', ',', true],
+    ['a[$^]/**', 'a^', true],
+    ['a[$^]', 'a$', true],
     // `..` inside braces is not a range unless the braces hold nothing else (found by the property test)
     ['{a,b/..}', 'a', true],
     ['{a,b/..}', 'b/..', true],

@@ -167,19 +167,16 @@ function globSource(glob: string, pattern: string, name: string): string {
   }
   // `users/**` must also match `users` (P4): picomatch's strict-slash output needs the
   // trailing `/**` made optional, which it does itself for a globstar in the middle.
-  let source: string;
+  const compile = (g: string): string => {
+    const source = picomatch.makeRe(toPicomatchGlob(g), OPTIONS).source;
+    // picomatch's expression for a glob it cannot read.
+    if (source === '$^') throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
+    return source;
+  };
   if (glob.endsWith('/**') && glob.length > 3) {
-    const base = picomatch.makeRe(toPicomatchGlob(glob.slice(0, -3)), OPTIONS).source;
-    const rest = picomatch.makeRe(toPicomatchGlob(glob), OPTIONS).source;
-    source = `^(?:(?:${stripAnchors(base)})|(?:${stripAnchors(rest)}))$`;
-  } else {
-    source = picomatch.makeRe(toPicomatchGlob(glob), OPTIONS).source;
+    return `^(?:(?:${stripAnchors(compile(glob.slice(0, -3)))})|(?:${stripAnchors(compile(glob))}))$`;
   }
-  // picomatch's expression for a glob it cannot read (alone, or as the base of a trailing `/**`).
-  if (source.includes('$^')) {
-    throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
-  }
-  return source;
+  return compile(glob);
 }
 
 /** Alternatives a pattern's braces may expand to before it is refused (`{a,b}` 9 times over is 512). */
