@@ -65,6 +65,16 @@ describe('patterns: rules P1–P8', () => {
     ['{*,*/..}', '/', false],
     ['x/{1..3}', 'x/2', true],
     ['x/{1..3}', 'x/4', false],
+    // ranges are spelt out as a shell does (picomatch made `{1..10}` the class [1-10])
+    ['x/{1..10}', 'x/7', true],
+    ['x/{1..10}', 'x/10', true],
+    ['x/{1..10}', 'x/0', false],
+    ['x/{01..10}', 'x/07', true],
+    ['x/{01..10}', 'x/7', false],
+    ['x/{1..9..2}', 'x/4', false],
+    ['x/{-2..2}', 'x/-1', true],
+    ['x/{C..A}', 'x/B', true],
+    ['x/{a{1..3},b}', 'x/a2', true],
     ['{,a}b', 'b', true],
     ['{,a}', 'a', true],
     ['*/**/*', 'b', false],
@@ -136,6 +146,14 @@ describe('patterns: rules P1–P8', () => {
     expect(() => compilePattern('a/**/{b,c')).toThrow(/not a valid glob/);
     expect(() => compilePattern('./a')).toThrow(/without the "\.\/"/);
     expect(() => compilePattern('{./a,b}')).toThrow(/alternative starting with "\.\/"/);
+  });
+
+  it('refuses what looks like a range and is not one, or spans more than 256 values', () => {
+    expect(() => compilePattern('x/{ab..cd}')).toThrow(/\{ab\.\.cd\}, which is not a range/);
+    expect(() => compilePattern('x/{a..1}')).toThrow(/not a range/);
+    expect(() => compilePattern('x/{)..+}')).toThrow(/not a range/); // would spell out `*`
+    expect(() => compilePattern('x/{1..1000}')).toThrow(/\{1\.\.1000\} alone has 1000/);
+    expect(() => compilePattern('x/\\{ab..cd\\}')).not.toThrow();
   });
 
   it('refuses a brace pattern that expands to more than 256 alternatives', () => {
@@ -223,6 +241,20 @@ describe('patterns: property tests against a segment model', () => {
         expect(matchPattern(pattern, key)).toBe(alternatives.some((p) => modelMatch(p, key)));
       }),
       { numRuns: 10_000 },
+    );
+  });
+
+  it('a numeric range matches exactly the numbers in it, zero-padded when an end is (P6)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -20, max: 40 }), fc.integer({ min: -20, max: 40 }), fc.integer({ min: -30, max: 50 }), fc.boolean(), (m, n, v, pad) => {
+        const text = (x: number) => (pad && x >= 0 ? String(x).padStart(2, '0') : String(x));
+        const inRange = v >= Math.min(m, n) && v <= Math.max(m, n);
+        const width = pad ? Math.max(text(m).length, text(n).length) : 0;
+        const spelt = v < 0 ? '-' + String(-v).padStart(width - 1, '0') : String(v).padStart(width, '0');
+        const padded = pad && (/^-?0\d/.test(text(m)) || /^-?0\d/.test(text(n)));
+        expect(matchPattern(`n/{${text(m)}..${text(n)}}`, `n/${padded ? spelt : String(v)}`)).toBe(inRange);
+      }),
+      { numRuns: 2_000 },
     );
   });
 

@@ -187,15 +187,16 @@ const MAX_ALTERNATIVES = 256;
  * on its own. picomatch's own alternation gets two cases wrong: inside it a trailing `**`
  * cannot match zero segments (`a/{**,b}` would not match `a`, which `a/**` does, P4), and a
  * `..` anywhere in the braces turns them into a character range (`{a,b/..}` would match the
- * key `/` and not `a`). Braces without a top-level comma (`{a}`, the range `{1..3}`) stay for
- * picomatch; escapes and classes are skipped as in {@link toPicomatchGlob}.
+ * key `/` and not `a`). Ranges (`{1..10}`) are expanded too, see {@link rangeValues}; a brace
+ * with neither a top-level comma nor a range (`{a}`) stays for picomatch, which reads it as
+ * text. Escapes and classes are skipped as in {@link toPicomatchGlob}.
  */
 function expandBraces(pattern: string, name: string): string[] {
   const done: string[] = [];
   const todo = [pattern];
   while (todo.length > 0) {
     const p = todo.pop()!;
-    const brace = firstAlternation(p);
+    const brace = firstAlternation(p, name, pattern);
     if (brace === undefined) {
       done.push(p);
     } else {
@@ -208,8 +209,8 @@ function expandBraces(pattern: string, name: string): string[] {
   return done;
 }
 
-/** The first `{...}` of `p` with a top-level comma: where it opens and closes, and its alternatives. */
-function firstAlternation(p: string): { open: number; close: number; alternatives: string[] } | undefined {
+/** The first `{...}` of `p` with a top-level comma, or a range: where it opens and closes, and its alternatives. */
+function firstAlternation(p: string, name: string, pattern: string): { open: number; close: number; alternatives: string[] } | undefined {
   for (let i = 0; i < p.length; i++) {
     const c = p[i]!;
     if (c === '\\') {
@@ -218,15 +219,18 @@ function firstAlternation(p: string): { open: number; close: number; alternative
       const close = classEnd(p, i);
       if (close !== -1) i = close;
     } else if (c === '{') {
-      const found = alternationAt(p, i);
+      const found = alternationAt(p, i, name, pattern);
       if (found !== undefined) return found;
     }
   }
   return undefined;
 }
 
-/** The brace opening at `open` split at its top-level commas, or undefined when it has none or never closes. */
-function alternationAt(p: string, open: number): { open: number; close: number; alternatives: string[] } | undefined {
+/**
+ * The brace opening at `open` split at its top-level commas, or the values of the range it
+ * holds; undefined when it has neither (`{a}` is literal) or never closes.
+ */
+function alternationAt(p: string, open: number, name: string, pattern: string): { open: number; close: number; alternatives: string[] } | undefined {
   const alternatives: string[] = [];
   let depth = 0;
   let from = open + 1;
@@ -245,12 +249,52 @@ function alternationAt(p: string, open: number): { open: number; close: number; 
       alternatives.push(p.slice(from, i));
       from = i + 1;
     } else if (c === '}') {
-      if (alternatives.length === 0) return undefined;
-      alternatives.push(p.slice(from, i));
+      const body = p.slice(from, i);
+      if (alternatives.length === 0) {
+        const values = rangeValues(body, name, pattern);
+        return values === undefined ? undefined : { open, close: i, alternatives: values };
+      }
+      alternatives.push(body);
       return { open, close: i, alternatives };
     }
   }
   return undefined;
+}
+
+const NUMBER_RANGE = /^(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?$/;
+// Letters of one case only: a range over other characters could yield `*`, `?`, `[` or `\\`.
+const CHARACTER_RANGE = /^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))(?:\.\.(-?\d+))?$/;
+
+/**
+ * The values of a range as a shell spells them: `1..10`, `01..10` (zero-padded to the wider
+ * end), `a..e` or `A..E`, each with an optional `..step`. picomatch alone turns a range into a character
+ * class, right only for single characters (`{1..10}` became `[1-10]`, the digits 1 and 0).
+ * undefined for a body that is no range; a RangeError for one that tries to be (has `..`) and
+ * is not, or spans more than {@link MAX_ALTERNATIVES} values.
+ */
+function rangeValues(body: string, name: string, pattern: string): string[] | undefined {
+  if (!body.includes('..')) return undefined;
+  const numbers = NUMBER_RANGE.exec(body);
+  const characters = numbers === null ? CHARACTER_RANGE.exec(body) : null;
+  if (numbers === null && characters === null) {
+    // Nested braces (`{a{1..3}}`) are read from the inside.
+    if (/[{}\\]/.test(body)) return undefined;
+    throw new RangeError(`${name} ${JSON.stringify(pattern)} has {${body}}, which is not a range: write {1..10}, {01..10}, {a..z} or {A..Z} (with an optional ..step), or escape the braces`);
+  }
+  const [first, last, stepText] = numbers !== null ? numbers.slice(1) : [characters![1] ?? characters![3], characters![2] ?? characters![4], characters![5]];
+  const step = Math.abs(Number(stepText ?? 1)) || 1;
+  const [from, to] = numbers !== null ? [Number(first), Number(last)] : [first!.charCodeAt(0), last!.charCodeAt(0)];
+  const count = Math.floor(Math.abs(to - from) / step) + 1;
+  if (count > MAX_ALTERNATIVES) {
+    throw new RangeError(`${name} ${JSON.stringify(pattern)} expands to more than ${MAX_ALTERNATIVES} alternatives ({${body}} alone has ${count})`);
+  }
+  const padded = numbers !== null && (/^-?0\d/.test(first!) || /^-?0\d/.test(last!)) ? Math.max(first!.length, last!.length) : 0;
+  const values: string[] = [];
+  for (let k = 0, v = from; k < count; k++, v += from <= to ? step : -step) {
+    if (numbers === null) values.push(String.fromCharCode(v));
+    else values.push(v < 0 ? '-' + String(-v).padStart(padded - 1, '0') : String(v).padStart(padded, '0'));
+  }
+  return values;
 }
 
 /**

@@ -54,6 +54,9 @@ def _expand_braces(pattern):
                 head, tail = pattern[:start], pattern[i + 1 :]
                 options = _split_top_level(inner)
                 if len(options) == 1:
+                    values = _range_values(inner, pattern)
+                    if values is not None:
+                        return [head + v + t for v in values for t in _expand_braces(tail)]
                     # `{a}` has nothing to choose between: the braces are literal.
                     return [head + "\\{" + o + "\\}" + t for o in _expand_braces(inner) for t in _expand_braces(tail)]
                 return [head + o + t for option in options for o in _expand_braces(option) for t in _expand_braces(tail)]
@@ -61,6 +64,39 @@ def _expand_braces(pattern):
     if depth > 0:
         raise ValueError(f"pattern {pattern!r} is not a valid glob (unbalanced brace)")
     return [pattern]
+
+
+_NUMBER_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?$")
+_LETTER_RANGE = re.compile(r"^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))(?:\.\.(-?\d+))?$")
+
+
+def _range_values(body, pattern):
+    """Shell ranges: ``1..10``, ``01..10`` (zero-padded), ``a..e``, with an optional ``..step``."""
+    if ".." not in body:
+        return None
+    numbers = _NUMBER_RANGE.match(body)
+    letters = None if numbers else _LETTER_RANGE.match(body)
+    if not numbers and not letters:
+        if re.search(r"[{}\\]", body):
+            return None
+        raise ValueError(f"pattern {pattern!r} has {{{body}}}, which is not a range")
+    if numbers:
+        first, last, step = numbers.groups()
+        lo, hi = int(first), int(last)
+    else:
+        g = letters.groups()
+        first, last, step = g[0] or g[2], g[1] or g[3], g[4]
+        lo, hi = ord(first), ord(last)
+    step = abs(int(step or 1)) or 1
+    count = abs(hi - lo) // step + 1
+    if count > 256:
+        raise ValueError(f"pattern {pattern!r} expands to more than 256 alternatives")
+    direction = step if lo <= hi else -step
+    values = [lo + k * direction for k in range(count)]
+    if letters:
+        return [chr(v) for v in values]
+    width = max(len(first), len(last)) if re.match(r"^-?0\d", first) or re.match(r"^-?0\d", last) else 0
+    return [("-" + str(-v).zfill(width - 1)) if v < 0 else str(v).zfill(width) for v in values]
 
 
 def _split_top_level(text):
