@@ -21,6 +21,8 @@ const OPTIONS: picomatch.PicomatchOptions = {
   noextglob: true,
   windows: false,
   strictSlashes: true,
+  // A class is a class: without this picomatch also lets `[ab]x` match the text `[ab]x`.
+  literalBrackets: false,
 };
 
 // picomatch guards against `.`/`..` segments and empty `*` runs because it matches paths;
