@@ -1,4 +1,6 @@
 import picomatch from 'picomatch';
+import { expandBraces, type Refusal } from './brace-expansion.js';
+import { classEnd } from './glob-class.js';
 
 /**
  * Glob patterns, compiled once at registration with picomatch and adjusted to the rules in
@@ -71,19 +73,6 @@ export function assertPattern(pattern: unknown, name = 'pattern'): asserts patte
 // anchors, quantifiers, quoting); in a glob they are literal (P6).
 const REGEX_SYNTAX = new Set(['(', ')', '|', '$', '^', '"', '+']);
 
-/** Index of the `]` closing a class opened at `open`, or -1 when the `[` is literal. */
-function classEnd(pattern: string, open: number): number {
-  let j = open + 1;
-  if (pattern[j] === '!' || pattern[j] === '^') j++;
-  if (pattern[j] === ']') j++;
-  for (; j < pattern.length; j++) {
-    if (pattern[j] === '\\') j++;
-    else if (pattern[j] === '/') return -1;
-    else if (pattern[j] === ']') return j;
-  }
-  return -1;
-}
-
 /**
  * Rewrites a glob so picomatch reads exactly the syntax of docs/patterns.md: classes
  * (`[!` spelt `[^`, which picomatch reads as negation without its `!` negation mode),
@@ -143,8 +132,9 @@ function toUnicodeSource(source: string): string {
 /** Compiles a pattern to an anchored regular expression over the key text. */
 export function compilePattern(pattern: string, name = 'pattern'): RegExp {
   assertPattern(pattern, name);
-  const alternatives = pattern.includes('{') ? expandBraces(pattern, name) : [pattern];
-  const sources = alternatives.map((alternative) => globSource(collapseGlobstars(alternative), pattern, name));
+  const refuse: Refusal = (why) => new RangeError(`${name} ${JSON.stringify(pattern)} ${why}`);
+  const alternatives = pattern.includes('{') ? expandBraces(pattern, refuse) : [pattern];
+  const sources = alternatives.map((alternative) => globSource(collapseGlobstars(alternative), refuse));
   let source = sources.length === 1 ? sources[0]! : `^(?:${sources.map((s) => `(?:${stripAnchors(s)})`).join('|')})$`;
   source = source.replace(DOT_SEGMENT_GUARD, '');
   source = source.replace(NON_EMPTY_GUARD, '');
@@ -161,142 +151,24 @@ export function compilePattern(pattern: string, name = 'pattern'): RegExp {
 }
 
 /** picomatch's expression for one alternative of a pattern (its comma braces expanded), before the adjustments. */
-function globSource(glob: string, pattern: string, name: string): string {
+function globSource(glob: string, refuse: Refusal): string {
   // A brace alternative may be empty (`{,a}`): it matches only the empty key, which no key is.
   if (glob === '') return '^$';
   if (glob.startsWith('./')) {
-    throw new RangeError(`${name} ${JSON.stringify(pattern)} has an alternative starting with "./" (${JSON.stringify(glob)}); patterns match whole keys, write it without the "./"`);
+    throw refuse(`has an alternative starting with "./" (${JSON.stringify(glob)}); patterns match whole keys, write it without the "./"`);
   }
   // `users/**` must also match `users` (P4): picomatch's strict-slash output needs the
   // trailing `/**` made optional, which it does itself for a globstar in the middle.
   const compile = (g: string): string => {
     const source = picomatch.makeRe(toPicomatchGlob(g), OPTIONS).source;
     // picomatch's expression for a glob it cannot read.
-    if (source === '$^') throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob (unbalanced brace or bracket?)`);
+    if (source === '$^') throw refuse('is not a valid glob (unbalanced brace or bracket?)');
     return source;
   };
   if (glob.endsWith('/**') && glob.length > 3) {
     return `^(?:(?:${stripAnchors(compile(glob.slice(0, -3)))})|(?:${stripAnchors(compile(glob))}))$`;
   }
   return compile(glob);
-}
-
-/** Alternatives a pattern's braces may expand to before it is refused (`{a,b}` 9 times over is 512). */
-const MAX_ALTERNATIVES = 256;
-
-/**
- * The patterns a brace pattern stands for: `a/{**,b}` is `a/**` or `a/b`, and each is compiled
- * on its own. picomatch's own alternation gets two cases wrong: inside it a trailing `**`
- * cannot match zero segments (`a/{**,b}` would not match `a`, which `a/**` does, P4), and a
- * `..` anywhere in the braces turns them into a character range (`{a,b/..}` would match the
- * key `/` and not `a`). Ranges (`{1..10}`) are expanded too, see {@link rangeValues}; a brace
- * with neither a top-level comma nor a range (`{a}`) stays for picomatch, which reads it as
- * text. Escapes and classes are skipped as in {@link toPicomatchGlob}.
- */
-function expandBraces(pattern: string, name: string): string[] {
-  const done: string[] = [];
-  const todo = [pattern];
-  while (todo.length > 0) {
-    const p = todo.pop()!;
-    const brace = firstAlternation(p, name, pattern);
-    if (brace === undefined) {
-      done.push(p);
-    } else {
-      for (let i = brace.alternatives.length - 1; i >= 0; i--) todo.push(p.slice(0, brace.open) + brace.alternatives[i] + p.slice(brace.close + 1));
-    }
-    if (done.length + todo.length > MAX_ALTERNATIVES) {
-      throw new RangeError(`${name} ${JSON.stringify(pattern)} expands to more than ${MAX_ALTERNATIVES} alternatives`);
-    }
-  }
-  return done;
-}
-
-/** The first `{...}` of `p` with a top-level comma, or a range: where it opens and closes, and its alternatives. */
-function firstAlternation(p: string, name: string, pattern: string): { open: number; close: number; alternatives: string[] } | undefined {
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '\\') {
-      i++;
-    } else if (c === '[') {
-      const close = classEnd(p, i);
-      if (close !== -1) i = close;
-    } else if (c === '{') {
-      const found = alternationAt(p, i, name, pattern);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
-}
-
-/**
- * The brace opening at `open` split at its top-level commas, or the values of the range it
- * holds; undefined when it has neither (`{a}` is literal) or never closes.
- */
-function alternationAt(p: string, open: number, name: string, pattern: string): { open: number; close: number; alternatives: string[] } | undefined {
-  const alternatives: string[] = [];
-  let depth = 0;
-  let from = open + 1;
-  for (let i = open + 1; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '\\') {
-      i++;
-    } else if (c === '[') {
-      const close = classEnd(p, i);
-      if (close !== -1) i = close;
-    } else if (c === '{') {
-      depth++;
-    } else if (c === '}' && depth > 0) {
-      depth--;
-    } else if (c === ',' && depth === 0) {
-      alternatives.push(p.slice(from, i));
-      from = i + 1;
-    } else if (c === '}') {
-      const body = p.slice(from, i);
-      if (alternatives.length === 0) {
-        const values = rangeValues(body, name, pattern);
-        return values === undefined ? undefined : { open, close: i, alternatives: values };
-      }
-      alternatives.push(body);
-      return { open, close: i, alternatives };
-    }
-  }
-  return undefined;
-}
-
-const NUMBER_RANGE = /^(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?$/;
-// Letters of one case only: a range over other characters could yield `*`, `?`, `[` or `\\`.
-const CHARACTER_RANGE = /^(?:([a-z])\.\.([a-z])|([A-Z])\.\.([A-Z]))(?:\.\.(-?\d+))?$/;
-
-/**
- * The values of a range as a shell spells them: `1..10`, `01..10` (zero-padded to the wider
- * end), `a..e` or `A..E`, each with an optional `..step`. picomatch alone turns a range into a character
- * class, right only for single characters (`{1..10}` became `[1-10]`, the digits 1 and 0).
- * undefined for a body that is no range; a RangeError for one that tries to be (has `..`) and
- * is not, or spans more than {@link MAX_ALTERNATIVES} values.
- */
-function rangeValues(body: string, name: string, pattern: string): string[] | undefined {
-  if (!body.includes('..')) return undefined;
-  const numbers = NUMBER_RANGE.exec(body);
-  const characters = numbers === null ? CHARACTER_RANGE.exec(body) : null;
-  if (numbers === null && characters === null) {
-    // Nested braces (`{a{1..3}}`) are read from the inside.
-    if (/[{}\\]/.test(body)) return undefined;
-    throw new RangeError(`${name} ${JSON.stringify(pattern)} has {${body}}, which is not a range: write {1..10}, {01..10}, {a..z} or {A..Z} (with an optional ..step), or escape the braces`);
-  }
-  const [first, last, stepText] = numbers !== null ? numbers.slice(1) : [characters![1] ?? characters![3], characters![2] ?? characters![4], characters![5]];
-  const step = Math.abs(Number(stepText ?? 1)) || 1;
-  const [from, to] = numbers !== null ? [Number(first), Number(last)] : [first!.charCodeAt(0), last!.charCodeAt(0)];
-  const count = Math.floor(Math.abs(to - from) / step) + 1;
-  if (count > MAX_ALTERNATIVES) {
-    throw new RangeError(`${name} ${JSON.stringify(pattern)} expands to more than ${MAX_ALTERNATIVES} alternatives ({${body}} alone has ${count})`);
-  }
-  const padded = numbers !== null && (/^-?0\d/.test(first!) || /^-?0\d/.test(last!)) ? Math.max(first!.length, last!.length) : 0;
-  const values: string[] = [];
-  for (let k = 0, v = from; k < count; k++, v += from <= to ? step : -step) {
-    if (numbers === null) values.push(String.fromCharCode(v));
-    else values.push(v < 0 ? '-' + String(-v).padStart(padded - 1, '0') : String(v).padStart(padded, '0'));
-  }
-  return values;
 }
 
 /**
