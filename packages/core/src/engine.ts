@@ -4,7 +4,8 @@ import { describe, keyTextOf, toBuffer, toKey, type BytesLike } from './bytes.js
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink, BucketRequest, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
 import { normalizeContext, PolicyContext } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
-import { isThenable, toDecision, type Decision, type PolicyHandler } from './handler.js';
+import { toDecision, type Decision, type PolicyHandler } from './handler.js';
+import { isThenable } from './thenable.js';
 import { HookIndex, type IndexedHook } from './hook-index.js';
 import { AuditTrail } from './audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';

@@ -25,10 +25,6 @@ const ALLOW: Decision = Object.freeze({ action: PolicyAction.ALLOW, value: undef
 const LOG: Decision = Object.freeze({ action: PolicyAction.LOG, value: undefined });
 const DENY: Decision = Object.freeze({ action: PolicyAction.DENY, value: undefined });
 
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
 /**
  * Turns a handler's (already awaited) return value into a decision, or throws a TypeError
  * that the engine reports as a failed hook (rule H10).
