@@ -1,15 +1,15 @@
 import { isPolicyTrigger, PolicyAction, PolicyTrigger, type Operation } from './actions.js';
-import { normalizeAuditQuery } from './audit-query.js';
+import { normalizeAuditQuery } from './audit/audit-query.js';
 import { describe, keyTextOf, toBuffer, toKey, type BytesLike } from './bytes.js';
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink, BucketRequest, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
 import { normalizeContext, PolicyContext } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
-import { toDecision, type Decision, type PolicyHandler } from './handler.js';
+import { toDecision, type Decision, type PolicyHandler } from './hooks/handler.js';
 import { isThenable } from './thenable.js';
-import { HookIndex, type IndexedHook } from './hook-index.js';
-import { AuditTrail } from './audit-trail.js';
+import { HookIndex, type IndexedHook } from './hooks/hook-index.js';
+import { AuditTrail } from './audit/audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
-import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './rate-limit.js';
+import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './limits/rate-limit.js';
 
 export interface PolicyEngineOptions {
   /** Milliseconds since the epoch; tests control time with it. @default Date.now */

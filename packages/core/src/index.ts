@@ -2,9 +2,9 @@ export { PolicyAction, PolicyTrigger, OPERATIONS, isPolicyAction, type Operation
 export { PolicyViolation, PolicyViolationError, ViolationCode, violationMessage, type PolicyViolationOptions } from './errors.js';
 export { toBuffer, toKey, keyText, describe as describeValue, type BytesLike } from './bytes.js';
 export { PolicyContext, normalizeContext, type ContextMap } from './context.js';
-export { compilePattern, matchPattern, assertPattern } from './pattern.js';
-export { HookIndex, type IndexedHook } from './hook-index.js';
-export type { PolicyHandler, HandlerResult } from './handler.js';
+export { compilePattern, matchPattern, assertPattern } from './hooks/pattern.js';
+export { HookIndex, type IndexedHook } from './hooks/hook-index.js';
+export type { PolicyHandler, HandlerResult } from './hooks/handler.js';
 export {
   AUDIT_RESULTS,
   type KeyValueStore,
@@ -16,8 +16,8 @@ export {
   type BucketRequest,
   type RateLimitDecision,
 } from './contracts.js';
-export { normalizeAuditQuery, matchesAuditQuery, DEFAULT_AUDIT_LIMIT } from './audit-query.js';
-export { UNKNOWN_SCOPE_VALUE, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './rate-limit.js';
+export { normalizeAuditQuery, matchesAuditQuery, DEFAULT_AUDIT_LIMIT } from './audit/audit-query.js';
+export { UNKNOWN_SCOPE_VALUE, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './limits/rate-limit.js';
 export { MemoryStore } from './memory/memory-store.js';
 export { MemoryAuditSink, DEFAULT_MAX_ENTRIES, type MemoryAuditSinkOptions } from './memory/memory-audit-sink.js';
 export { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';

@@ -1,4 +1,4 @@
-import { matchesAuditQuery, normalizeAuditQuery } from '../audit-query.js';
+import { matchesAuditQuery, normalizeAuditQuery } from '../audit/audit-query.js';
 import { describe } from '../bytes.js';
 import type { AuditEntry, AuditQuery, AuditSink } from '../contracts.js';
 

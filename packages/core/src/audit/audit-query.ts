@@ -1,6 +1,6 @@
-import { OPERATIONS } from './actions.js';
-import { describe } from './bytes.js';
-import { AUDIT_RESULTS, type AuditEntry, type AuditQuery } from './contracts.js';
+import { OPERATIONS } from '../actions.js';
+import { describe } from '../bytes.js';
+import { AUDIT_RESULTS, type AuditEntry, type AuditQuery } from '../contracts.js';
 
 export const DEFAULT_AUDIT_LIMIT = 100;
 

@@ -1,8 +1,8 @@
-import type { AuditEntry, AuditQuery, AuditResult, AuditSink } from './contracts.js';
-import type { PolicyContext } from './context.js';
-import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
-import { isThenable } from './thenable.js';
-import { MemoryAuditSink } from './memory/memory-audit-sink.js';
+import type { AuditEntry, AuditQuery, AuditResult, AuditSink } from '../contracts.js';
+import type { PolicyContext } from '../context.js';
+import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
+import { isThenable } from '../thenable.js';
+import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
 
 export interface AuditTrailOptions {
   sink: AuditSink | undefined;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyAction } from './actions.js';
-import { PolicyEngine } from './engine.js';
-import { MemoryAuditSink } from './memory/memory-audit-sink.js';
-import { MemoryStore } from './memory/memory-store.js';
-import { runAuditSinkSuite, runKeyValueStoreSuite, runRateLimitStoreSuite } from './testing/index.js';
-import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
+import { PolicyAction } from '../actions.js';
+import { PolicyEngine } from '../engine.js';
+import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
+import { MemoryStore } from '../memory/memory-store.js';
+import { runAuditSinkSuite, runKeyValueStoreSuite, runRateLimitStoreSuite } from '../testing/index.js';
+import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 
 function setup() {
   let now = 1_000;

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { PolicyAction } from './actions.js';
-import { PolicyViolation, ViolationCode } from './errors.js';
-import { PolicyEngine } from './engine.js';
-import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
-import { MemoryStore } from './memory/memory-store.js';
+import { PolicyAction } from '../actions.js';
+import { PolicyViolation, ViolationCode } from '../errors.js';
+import { PolicyEngine } from '../engine.js';
+import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
+import { MemoryStore } from '../memory/memory-store.js';
 
 function setup() {
   let now = 1_700_000_000_000;

@@ -1,7 +1,7 @@
-import { OPERATIONS, type Operation } from './actions.js';
-import { describe } from './bytes.js';
-import type { BucketRequest } from './contracts.js';
-import type { ContextMap } from './context.js';
+import { OPERATIONS, type Operation } from '../actions.js';
+import { describe } from '../bytes.js';
+import type { BucketRequest } from '../contracts.js';
+import type { ContextMap } from '../context.js';
 
 /** `read`, `write`, `delete`, or `all` of them (rule R1). */
 export type RateLimitOperation = Operation | 'all';

@@ -1,6 +1,6 @@
-import { isPolicyAction, PolicyAction } from './actions.js';
-import { describe, toBuffer } from './bytes.js';
-import type { PolicyContext } from './context.js';
+import { isPolicyAction, PolicyAction } from '../actions.js';
+import { describe, toBuffer } from '../bytes.js';
+import type { PolicyContext } from '../context.js';
 
 /** What a handler may return (rules H2–H4, H11). */
 export type HandlerResult =
