@@ -4,13 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAllCaseFiles, ROOT } from '../src/load.js';
+import { pythonAvailability } from './python.js';
 
 const RUNNER = join(ROOT, 'runners', 'python', 'run.py');
-const PYTHON = process.env.PYTHON ?? 'python3';
+const { python: PYTHON, reason: noPython } = pythonAvailability();
 
 function run(...args: string[]): { status: number | null; out: string } {
+  return python(RUNNER, ...args);
+}
+
+function python(...args: string[]): { status: number | null; out: string } {
   // No __pycache__ left in the source tree.
-  const result = spawnSync(PYTHON, [RUNNER, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+  const result = spawnSync(PYTHON, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
   if (result.error) throw result.error;
   return { status: result.status, out: `${result.stdout}${result.stderr}` };
 }
@@ -31,11 +36,63 @@ const passing = {
 };
 const failing = { ...passing, id: 'probe/fails', description: 'expects the wrong thing', steps: [{ ...passing.steps[0], expect: { ok: true } }] };
 
-describe('Python runner (runners/python/run.py, standard library only)', () => {
+describe('when python3 is missing', () => {
+  it('the Python tests are skipped with the reason, except on CI', () => {
+    const missing = pythonAvailability({ PYTHON: '/nonexistent/python3' });
+    expect(missing.reason).toMatch(/^\/nonexistent\/python3 is not available \(ENOENT\)/);
+    // On CI they run (and fail), so a lost python3 cannot pass unnoticed.
+    expect(pythonAvailability({ PYTHON: '/nonexistent/python3', CI: 'true' }).reason).toBeUndefined();
+    expect(pythonAvailability({ PYTHON: '/nonexistent/python3', CI: 'false' }).reason).toBeDefined();
+  });
+});
+
+describe.skipIf(noPython !== undefined)(`Python runner (runners/python/run.py, standard library only)${noPython ? ` (skipped: ${noPython})` : ''}`, () => {
   it('passes every case against the target module sochdb_target', () => {
     const total = loadAllCaseFiles().reduce((n, f) => n + f.cases.length, 0);
     const { status, out } = run('--module', 'sochdb_target');
     expect(out).toContain(`python conformance (sochdb_target): ${total} passed, 0 failed`);
+    expect(status).toBe(0);
+  });
+
+  it('registers hooks as the seed does, with the decorator: sochdb_target refuses the two-argument form', () => {
+    // sochdb_target, like the Python SDK, has before_write(pattern) -> decorator and nothing else,
+    // so the run above can only pass if run.py registers `engine.before_write(pattern)(handler)`.
+    const probe = [
+      'import sochdb_target',
+      'engine = sochdb_target.PolicyEngine({})',
+      'handler = lambda key, value, context: None',
+      'assert engine.before_write("system/*")(handler) is handler',
+      'try:',
+      '    engine.before_write("system/*", handler)',
+      'except TypeError as error:',
+      '    print("TypeError:", error)',
+      'else:',
+      '    print("accepted the two-argument form")',
+    ].join('\n');
+    const { status, out } = python('-c', `import sys; sys.path.insert(0, ${JSON.stringify(join(ROOT, 'runners', 'python'))})\n${probe}`);
+    expect(status).toBe(0);
+    expect(out).toMatch(/^TypeError: .*takes 2 positional arguments but 3 were given/);
+    // And a case with a hook passes through the runner on it.
+    const { status: runStatus, out: runOut } = run('--module', 'sochdb_target', '--cases', caseFolder([passing]));
+    expect(runOut).toContain('1 passed, 0 failed');
+    expect(runStatus).toBe(0);
+  });
+
+  it('falls back to the two-argument form only for a module whose trigger methods require a handler', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conformance-python-module-'));
+    const triggers = ['before_write', 'after_write', 'before_read', 'after_read', 'before_delete', 'after_delete'];
+    writeFileSync(
+      join(dir, 'two_argument_sdk.py'),
+      [
+        'import sochdb_target',
+        'from sochdb_target import PolicyAction, PolicyViolation',
+        'class PolicyEngine(sochdb_target.PolicyEngine):',
+        ...triggers.map((t) => `    def ${t}(self, pattern, handler):\n        return super().${t}(pattern)(handler)`),
+        '',
+      ].join('\n'),
+    );
+    const { status, out } = run('--module', 'two_argument_sdk', '--helpers', 'sochdb_target.policy', '--path', dir, '--cases', caseFolder([passing]));
+    expect(out).toContain('1 passed, 0 failed');
     expect(status).toBe(0);
   });
 

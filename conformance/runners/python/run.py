@@ -14,6 +14,7 @@ time.monotonic and friends). Standard library only. See conformance/README.md.
 import argparse
 import base64
 import importlib
+import inspect
 import json
 import sys
 import time
@@ -250,7 +251,21 @@ class Runner:
                 raise CaseFailed(f"step {number} ({describe(step)}): {failure}") from None
 
     def register(self, engine, hook, calls, logs):
-        getattr(engine, hook["trigger"])(hook["pattern"], self.handler(hook["handler"], calls, logs))
+        """Registers a hook the way the seed does: ``engine.before_write(pattern)(handler)``.
+
+        The Python SDK's trigger methods take only the pattern and return a decorator; passing
+        the handler as a second argument raises TypeError there. A module whose trigger method
+        *requires* a handler argument (its signature says so) gets the two-argument form.
+        """
+        method = getattr(engine, hook["trigger"])
+        handler = self.handler(hook["handler"], calls, logs)
+        if requires_handler_argument(method):
+            method(hook["pattern"], handler)
+            return
+        decorator = method(hook["pattern"])
+        if not callable(decorator):
+            raise CaseFailed(f"{hook['trigger']}({hook['pattern']!r}) returned {decorator!r}, not a decorator")
+        decorator(handler)
 
     @staticmethod
     def add_rate_limit(engine, limit):
@@ -345,6 +360,16 @@ class Runner:
                         raise CaseFailed(f"call {name}: expected value {show(None if w is None else to_bytes(w))}, got {show(value)}")
         if "logs" in expect and logs != expect["logs"]:
             raise CaseFailed(f"expected logs {expect['logs']}, got {logs}")
+
+
+def requires_handler_argument(method):
+    """True when ``method(pattern)`` alone cannot be called: a second positional parameter without a default."""
+    try:
+        params = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):  # no signature (a builtin): assume the seed's decorator form
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 and positional[1].default is inspect.Parameter.empty
 
 
 class CaptureLogger:

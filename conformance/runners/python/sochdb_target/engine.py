@@ -59,35 +59,39 @@ class PolicyEngine:
 
     # ---- hooks ------------------------------------------------------------------------
 
-    def _register(self, trigger, pattern, handler):
+    def _decorator(self, trigger, pattern):
+        """The seed's form and only that: ``@policy.before_write("system/*")`` over a handler.
+
+        The pattern is checked here, when the trigger method is called, so a bad pattern fails
+        at registration; the returned decorator registers the handler and hands it back.
+        """
         regex = compile_pattern(pattern)
-        if handler is None:
-            def decorator(fn):
-                self._register(trigger, pattern, fn)
-                return fn
-            return decorator
-        if not callable(handler):
-            raise TypeError("handler must be callable")
-        self._hooks[trigger].append((regex, handler))
-        return handler
 
-    def before_write(self, pattern, handler=None):
-        return self._register(PolicyTrigger.BEFORE_WRITE, pattern, handler)
+        def decorator(handler):
+            if not callable(handler):
+                raise TypeError("handler must be callable")
+            self._hooks[trigger].append((regex, handler))
+            return handler
 
-    def after_write(self, pattern, handler=None):
-        return self._register(PolicyTrigger.AFTER_WRITE, pattern, handler)
+        return decorator
 
-    def before_read(self, pattern, handler=None):
-        return self._register(PolicyTrigger.BEFORE_READ, pattern, handler)
+    def before_write(self, pattern):
+        return self._decorator(PolicyTrigger.BEFORE_WRITE, pattern)
 
-    def after_read(self, pattern, handler=None):
-        return self._register(PolicyTrigger.AFTER_READ, pattern, handler)
+    def after_write(self, pattern):
+        return self._decorator(PolicyTrigger.AFTER_WRITE, pattern)
 
-    def before_delete(self, pattern, handler=None):
-        return self._register(PolicyTrigger.BEFORE_DELETE, pattern, handler)
+    def before_read(self, pattern):
+        return self._decorator(PolicyTrigger.BEFORE_READ, pattern)
 
-    def after_delete(self, pattern, handler=None):
-        return self._register(PolicyTrigger.AFTER_DELETE, pattern, handler)
+    def after_read(self, pattern):
+        return self._decorator(PolicyTrigger.AFTER_READ, pattern)
+
+    def before_delete(self, pattern):
+        return self._decorator(PolicyTrigger.BEFORE_DELETE, pattern)
+
+    def after_delete(self, pattern):
+        return self._decorator(PolicyTrigger.AFTER_DELETE, pattern)
 
     # ---- rate limits and audit ---------------------------------------------------------
 
