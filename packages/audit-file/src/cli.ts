@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 import { main } from './cli/main.js';
 
-// The bin: wires the CLI to the process. Ctrl-C (or SIGTERM) ends `tail -f` with exit 0.
-const controller = new AbortController();
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => controller.abort());
+// The bin: wires the CLI to the process. Only `tail -f` catches Ctrl-C and SIGTERM, to end
+// with exit 0; every other command keeps the default and dies on them, as a long verify or
+// a read stuck on a slow disk must.
+function stopOnSignal(): AbortSignal {
+  const controller = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => controller.abort());
+  return controller.signal;
+}
 const code = await main(process.argv.slice(2), {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   env: process.env,
-}, controller.signal);
+}, stopOnSignal);
 process.exitCode = code;

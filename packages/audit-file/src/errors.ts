@@ -10,7 +10,9 @@ export const AuditFileErrorCode = {
   FAILED: 'failed',
   /** Open found a record that does not verify before the last line (see `offset`). */
   CORRUPT: 'corrupt',
-  /** Another live process (or this one) has the log open for writing. */
+  /** A file of the log is a symlink, FIFO, directory or device where a regular file belongs. */
+  NOT_A_FILE: 'not_a_file',
+  /** Another process (or this one) holds the log's writer lock. */
   LOCKED: 'locked',
   /** The log is HMAC-protected and no `hmacKey` was given. */
   KEY_REQUIRED: 'key_required',

@@ -1,5 +1,6 @@
 import type { AuditEntry, AuditQuery, AuditSink } from '@sochdb-policy/core';
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { AuditFileError, AuditFileErrorCode } from './errors.js';
 import { makeHasher } from './hasher.js';
 import { acquireLock } from './lock.js';
@@ -13,6 +14,20 @@ import { LogWriter, type WriterStats } from './writer.js';
 const OPENING = Symbol('FileAuditSink.open');
 
 /**
+ * The log's path with its directory resolved: every name of one log (a symlinked or bind-
+ * mounted directory, `..`) leads to the same files and the same lock. The last component is
+ * not resolved: a symlink there is refused, not followed.
+ */
+function realPath(path: string): string {
+  const abs = resolve(path);
+  try {
+    return join(realpathSync(dirname(abs)), basename(abs));
+  } catch (error) {
+    throw ioError(abs, error);
+  }
+}
+
+/**
  * An {@link AuditSink} that appends every entry to a hash-chained JSON Lines file.
  *
  * ```ts
@@ -21,7 +36,7 @@ const OPENING = Symbol('FileAuditSink.open');
  * ```
  */
 export class FileAuditSink implements AuditSink {
-  /** Absolute path of the active file. */
+  /** Absolute path of the active file, its directory resolved (no symlinks). */
   readonly path: string;
   readonly durability: Durability;
   /** What open did to recover from a crash or (with `repair`) from corruption. */
@@ -50,8 +65,8 @@ export class FileAuditSink implements AuditSink {
   static async open(path: string, options: FileAuditSinkOptions = {}): Promise<FileAuditSink> {
     if (typeof path !== 'string' || path === '') throw new TypeError(`path must be a non-empty string, got ${typeof path === 'string' ? '""' : typeof path}`);
     const opts = resolveOptions(options);
-    const abs = resolve(path);
-    const unlock = acquireLock(abs);
+    const abs = realPath(path);
+    const unlock = acquireLock(abs, opts.fileMode);
     try {
       const hasher = makeHasher(opts.hmacKey);
       const { state, recovery } = await openLog(abs, opts, hasher).catch((error: unknown) => {

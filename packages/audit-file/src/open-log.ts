@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, renameSync, unlinkSync, fdatasyncSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, renameSync, unlinkSync, fdatasyncSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ActiveFile } from './active-file.js';
 import { ChainCursor, type ChainFailure } from './chain.js';
@@ -8,9 +8,10 @@ import type { Hasher } from './hasher.js';
 import { linesBackward, linesForward, type Line } from './line-reader.js';
 import type { LogState } from './log-state.js';
 import type { ResolvedOptions } from './options.js';
-import { GENESIS_HASH, headerBody, lineOf, parseLine, type SealRecord } from './record.js';
+import { GENESIS_HASH, headerBody, isTornHeader, lineOf, parseLine, type SealRecord } from './record.js';
 import { moveAside, type MovedAside } from './recovery.js';
-import { listRotated, rotatedPath, type RotatedFile } from './segments.js';
+import { FLAGS, applyMode, openFileSync } from './safe-open.js';
+import { corruptPath, listRotated, rotatedPath, type RotatedFile } from './segments.js';
 import { openSource } from './source.js';
 
 /** What open had to do to bring the log back to a clean end. */
@@ -77,19 +78,59 @@ async function checkAlg(files: string[], hasher: Hasher): Promise<void> {
   }
 }
 
-/** Creates (or fills an empty) active file with a header continuing from `seq`/`prev`. */
+/**
+ * Puts a file holding just a header continuing from `seq`/`prev` at `path` (absent, or
+ * empty). The header is written and fsync'd under another name and renamed into place, so
+ * `path` never exists without a header: an empty or headerless active file with no rotated
+ * file before it then means damage, not a crash, and open refuses it (see `refuseHeadless`).
+ */
 function writeHeader(path: string, hasher: Hasher, seq: number, prev: string, mode: number): string {
-  const fd = openSync(path, 'a', mode);
+  const tmp = `${path}.new`;
+  if (lstatSync(tmp, { throwIfNoEntry: false }) !== undefined) unlinkSync(tmp); // left by a crash
+  const fd = openFileSync(tmp, FLAGS.create, mode);
   const body = headerBody(hasher.alg, seq, prev);
   const hash = hasher.text(body);
   try {
+    applyMode(fd, mode);
     writeAll(fd, Buffer.from(lineOf(body, hash)));
     fdatasyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  renameSync(tmp, path);
   fsyncDir(dirname(path));
   return hash;
+}
+
+function refuseHeadless(path: string, what: string): AuditFileError {
+  return new AuditFileError(
+    AuditFileErrorCode.CORRUPT,
+    `audit log ${path} ${what} (byte 0): it may have held entries, and starting a new chain over it would hide their loss; ` +
+      `verify it, then move it away to start a new log`,
+    { file: path, offset: 0 },
+  );
+}
+
+/**
+ * The files open takes over besides the active one (rotated files, `.corrupt`) must be
+ * regular files, and get the log's mode: an existing world-readable file would otherwise stay
+ * so.
+ */
+function takeOver(files: string[], mode: number): void {
+  for (const file of files) {
+    let fd: number;
+    try {
+      fd = openFileSync(file, FLAGS.read);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    try {
+      applyMode(fd, mode);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }
 
 interface ChainHead {
@@ -107,6 +148,7 @@ interface ChainHead {
 export async function openLog(path: string, opts: ResolvedOptions, hasher: Hasher): Promise<{ state: LogState; recovery: RecoveryReport }> {
   const recovery: RecoveryReport = { movedAside: [], completedRotation: false, createdFile: false };
   const rotated = await listRotated(path);
+  takeOver([...rotated.map((f) => f.path), corruptPath(path)], opts.fileMode);
   const lastRotated = rotated.at(-1);
   await checkAlg([path, ...(lastRotated ? [lastRotated.path] : [])], hasher);
   const seal = lastRotated && (await readSeal(lastRotated, hasher));
@@ -137,6 +179,14 @@ export async function openLog(path: string, opts: ResolvedOptions, hasher: Hashe
     } finally {
       await src.close();
     }
+    // Nothing in the file verifies: only a crash while writing its header may be dropped
+    // (a prefix of the one header it can have); with `repair`, bad bytes after a rotated
+    // file's seal too, since the chain then goes on from that seal. Never a new genesis.
+    const tornHeader = !failure && tail !== undefined && tail.offset === 0 && isTornHeader(tail.bytes, hasher, cursor.lastEntrySeq, cursor.lastHash);
+    if (cursor.inFile === 0 && size > 0 && !tornHeader && !(failure && keyError(failure.f, path)) && !(opts.repair && seal !== undefined)) {
+      throw refuseHeadless(path, failure ? `does not start with a valid header record (${failure.f.problem}: ${failure.f.detail})` : 'holds no complete record, only bytes that are not a header');
+    }
+    if (size === 0 && seal === undefined) throw refuseHeadless(path, 'is empty: it has no header record');
     if (failure) {
       const keyErr = keyError(failure.f, path);
       if (keyErr) throw keyErr;
@@ -178,7 +228,13 @@ export async function openLog(path: string, opts: ResolvedOptions, hasher: Hashe
 
 /** Opens the active file for appending, applies retention and hands over where the chain stands. */
 function finish(path: string, opts: ResolvedOptions, rotated: RotatedFile[], recovery: RecoveryReport, head: ChainHead): { state: LogState; recovery: RecoveryReport } {
-  const fd = openSync(path, 'a+', opts.fileMode);
+  const fd = openFileSync(path, FLAGS.readAppend, opts.fileMode);
+  try {
+    applyMode(fd, opts.fileMode);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
   const st = fstatSync(fd);
   while (rotated.length > opts.maxFiles) {
     try {

@@ -26,7 +26,12 @@ export interface FileAuditSinkOptions {
    * `<path>.corrupt` and continue from the last good record, instead of failing. @default false
    */
   repair?: boolean;
-  /** Permissions of files the sink creates. @default 0o600 */
+  /**
+   * Permissions of every file of the log the sink creates or opens for writing (the log,
+   * rotated files, `.corrupt`, `.lock`), set exactly, whatever the umask or the file had.
+   * The owner must be able to read and write; group and others may read, never write.
+   * @default 0o600
+   */
   fileMode?: number;
 }
 
@@ -57,6 +62,22 @@ function positiveInt(name: string, v: unknown, fallback: number, min = 1): numbe
   return v;
 }
 
+/**
+ * The sink reads and writes its own files, so the owner needs both; anyone else who may
+ * write could rewrite the chain (or, without HMAC, forge it), so group and others may read
+ * but never write. Nothing beyond the permission bits (setuid, sticky).
+ */
+function checkFileMode(v: unknown): number {
+  if (v === undefined) return 0o600;
+  const accepts = 'an integer permission mode with owner read and write, no write for group or others and no other bits (0o600, 0o640 or 0o644)';
+  const got = typeof v === 'number' && Number.isInteger(v) ? `0o${v.toString(8)}` : describe(v);
+  if (typeof v !== 'number') throw new TypeError(`options.fileMode must be ${accepts}, got ${got}`);
+  if (!Number.isInteger(v) || v < 0 || (v & ~0o777) !== 0 || (v & 0o600) !== 0o600 || (v & 0o022) !== 0) {
+    throw new RangeError(`options.fileMode must be ${accepts}, got ${got}`);
+  }
+  return v;
+}
+
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === undefined) options = {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -76,8 +97,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   const maxFiles = o.maxFiles === Infinity ? Infinity : positiveInt('maxFiles', o.maxFiles, Infinity);
   if (o.repair !== undefined && typeof o.repair !== 'boolean') throw new TypeError(`options.repair must be a boolean, got ${describe(o.repair)}`);
-  const fileMode = positiveInt('fileMode', o.fileMode, 0o600, 0);
-  if (fileMode > 0o777) throw new RangeError(`options.fileMode must be at most 0o777, got ${fileMode.toString(8)}`);
+  const fileMode = checkFileMode(o.fileMode);
   return {
     durability,
     intervalMs: positiveInt('intervalMs', o.intervalMs, 1000),

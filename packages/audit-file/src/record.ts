@@ -67,6 +67,17 @@ export function lineOf(body: string, hash: string): string {
   return `${body.slice(0, -1)},"hash":"${hash}"}\n`;
 }
 
+/**
+ * Whether `bytes` (a first line without its newline) can be a header cut short by a crash:
+ * a new file's header is fully determined by the algorithm and where the chain stands, so a
+ * torn one is a prefix of that exact line, and anything else in its place is damage.
+ */
+export function isTornHeader(bytes: Uint8Array, hasher: Hasher, seq: number, prev: string): boolean {
+  const body = headerBody(hasher.alg, seq, prev);
+  const line = Buffer.from(lineOf(body, hasher.text(body)));
+  return bytes.length < line.length && line.subarray(0, bytes.length).equals(bytes);
+}
+
 /** Canonical body of a parsed record (what its hash covers). */
 export function bodyOf(r: LogRecord): string {
   switch (r.type) {

@@ -1,6 +1,7 @@
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, ftruncateSync, lstatSync, readSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { fsyncDir } from './fs-sync.js';
+import { FLAGS, applyMode, openFileSync } from './safe-open.js';
 import { corruptPath } from './segments.js';
 
 export type MovedAsideReason = 'torn_tail' | 'repair';
@@ -24,11 +25,12 @@ const PART = 1024 * 1024;
  */
 export function moveAside(path: string, file: string, from: number, end: number, reason: MovedAsideReason, detail: string, mode: number): MovedAside {
   const target = corruptPath(path);
-  const existed = statSync(target, { throwIfNoEntry: false }) !== undefined;
-  const src = openSync(file, 'r+');
+  const existed = lstatSync(target, { throwIfNoEntry: false }) !== undefined;
+  const src = openFileSync(file, FLAGS.readWrite);
   try {
-    const out = openSync(target, 'a', mode);
+    const out = openFileSync(target, FLAGS.append, mode);
     try {
+      applyMode(out, mode);
       const buf = Buffer.allocUnsafe(Math.min(PART, Math.max(1, end - from)));
       for (let pos = from; pos < end; ) {
         const n = readSync(src, buf, 0, Math.min(buf.length, end - pos), pos);

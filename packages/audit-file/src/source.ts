@@ -1,6 +1,6 @@
 import { close, fstat, read } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { openFile } from './safe-open.js';
 
 const readP = promisify(read);
 const fstatP = promisify(fstat);
@@ -15,10 +15,14 @@ export interface Source {
   close(): Promise<void>;
 }
 
-/** Opens `path` for reading; undefined when it does not exist (a rotated file already removed). */
+/**
+ * Opens `path` for reading; undefined when it does not exist (a rotated file already removed).
+ * A symlink, FIFO or device there is refused (code `not_a_file`) rather than followed or
+ * waited on.
+ */
 export async function openSource(path: string): Promise<Source | undefined> {
   try {
-    const fh = await open(path, 'r');
+    const fh = await openFile(path);
     return {
       readAt: async (buf, offset, length, position) => (await fh.read(buf, offset, length, position)).bytesRead,
       size: async () => (await fh.stat()).size,

@@ -1,7 +1,7 @@
 import { ChainCursor, type ChainFailure, type ChainProblem } from './chain.js';
 import { makeHasher, type HashAlg } from './hasher.js';
 import { logFiles, logItems, releaseAll, type LogFile, type LogItem } from './log-files.js';
-import { parseLine, type LogRecord, type ParsedLine } from './record.js';
+import { isTornHeader, parseLine, type LogRecord, type ParsedLine } from './record.js';
 
 /** A seq and hash recorded earlier (for example from a previous verify) that the log must still contain. */
 export interface AuditAnchor {
@@ -82,6 +82,7 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
   const result: VerifyResult = { ok: true, files: 0, entries: 0, firstSeq: null, lastSeq: 0, lastHash: cursor.lastHash, genesis: false, alg: null };
   const items = logItems(files);
   let tornTail: VerifyResult['tornTail'];
+  let anchorFound = false;
   try {
     for (let next = await items.next(); !next.done; next = await items.next()) {
       const item = next.value;
@@ -95,6 +96,14 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
         return fail(result, { problem: 'malformed', seq: cursor.expected, detail: 'data after a torn line' }, item);
       }
       if (item.kind === 'tail') {
+        if (cursor.inFile === 0) {
+          // No record in the file at all. Only a new active file whose header a crash cut
+          // short may look like this, right after a rotated file's seal; anything else
+          // (zeros, random bytes, a log overwritten in place) has lost its header and
+          // whatever followed it.
+          const rotationCrash = item.file.active && cursor.last?.type === 'seal' && isTornHeader(item.line.bytes, cursor.hasher, cursor.lastEntrySeq, cursor.lastHash);
+          if (!rotationCrash) return fail(result, { problem: 'malformed', seq: cursor.expected, detail: `the file does not start with a header record: it holds ${item.line.bytes.length} bytes and no complete line` }, item);
+        }
         if (item.file.active) {
           tornTail = { file: item.file.path, offset: item.line.offset, bytes: item.line.bytes.length };
           continue;
@@ -109,8 +118,9 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
       if (r.type === 'entry') {
         result.entries++;
         result.firstSeq ??= r.seq;
-        if (anchor !== undefined && r.seq === anchor.seq && r.hash !== anchor.hash) {
-          return fail(result, { problem: 'edited', seq: r.seq, detail: `its hash differs from the anchor's: the chain was rewritten at or before seq ${r.seq}` }, item);
+        if (anchor !== undefined && r.seq === anchor.seq) {
+          if (r.hash !== anchor.hash) return fail(result, { problem: 'edited', seq: r.seq, detail: `its hash differs from the anchor's: the chain was rewritten at or before seq ${r.seq}` }, item);
+          anchorFound = true;
         }
       }
       result.lastSeq = cursor.lastEntrySeq;
@@ -121,17 +131,26 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
   }
   result.genesis = cursor.startSeq === 0;
   if (tornTail !== undefined) result.tornTail = tornTail;
-  if (anchor !== undefined && anchor.seq > cursor.lastEntrySeq) {
-    const file = files[files.length - 1]!.path;
-    result.ok = false;
-    result.problem = {
-      seq: cursor.expected,
-      reason: 'truncated',
-      file,
-      offset: -1,
-      message: `seq ${cursor.expected}: truncated: the log ends at seq ${cursor.lastEntrySeq} but the anchor says seq ${anchor.seq} existed`,
-    };
+  const file = files.at(-1)?.path ?? '(no file)';
+  if (cursor.last === undefined) {
+    // Not one record: no header says what the log is, so nothing about it can be vouched for.
+    return failAtEnd(result, file, { problem: 'deleted', seq: cursor.expected, detail: 'the log holds no record, not even a header' });
   }
+  if (anchor !== undefined && anchor.seq > cursor.lastEntrySeq) {
+    return failAtEnd(result, file, { problem: 'truncated', seq: cursor.expected, detail: `the log ends at seq ${cursor.lastEntrySeq} but the anchor says seq ${anchor.seq} existed` });
+  }
+  if (anchor !== undefined && !anchorFound) {
+    // The anchor vouches for its own entry; a log that no longer has it cannot be checked against it.
+    const start = result.firstSeq === null ? `holds no entry up to seq ${cursor.lastEntrySeq}` : `starts at seq ${result.firstSeq}`;
+    return failAtEnd(result, file, { problem: 'deleted', seq: anchor.seq, detail: `the anchor's entry is not in the log, which ${start} (rotated away or deleted); check against a newer anchor` });
+  }
+  return result;
+}
+
+/** A problem found only once every file was read; `offset` -1: no line to point at. */
+function failAtEnd(result: VerifyResult, file: string, f: ChainFailure): VerifyResult {
+  result.ok = false;
+  result.problem = { seq: f.seq, reason: f.problem, file, offset: -1, message: `seq ${f.seq}: ${f.problem}: ${f.detail}` };
   return result;
 }
 

@@ -1,5 +1,5 @@
 import type { AuditEntry } from '@sochdb-policy/core';
-import { fstatSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { fstatSync, ftruncateSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ActiveFile } from './active-file.js';
 import { AuditFileError, AuditFileErrorCode, errnoOf } from './errors.js';
@@ -9,6 +9,7 @@ import type { LogFile } from './log-files.js';
 import type { LogState } from './log-state.js';
 import type { ResolvedOptions } from './options.js';
 import { GENESIS_HASH, entryBody, headerBody, lineOf, sealBody } from './record.js';
+import { FLAGS, applyMode, openFileSync } from './safe-open.js';
 import { rotatedPath } from './segments.js';
 import { fdSource } from './source.js';
 
@@ -337,10 +338,11 @@ export class LogWriter {
     try {
       // One synchronous step, so readers see either the old file or the new one.
       renameSync(this.#path, to);
-      const fd = openSync(this.#path, 'ax+', this.#opts.fileMode);
+      const fd = openFileSync(this.#path, FLAGS.create, this.#opts.fileMode);
       const next = new ActiveFile(fd);
       const header = Buffer.from(lineOf(headerB, headerHash));
       try {
+        applyMode(fd, this.#opts.fileMode);
         writeAll(fd, header);
       } catch (error) {
         next.retire();

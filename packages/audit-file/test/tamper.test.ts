@@ -179,9 +179,11 @@ describe('HMAC', () => {
     const without = await runCli(['verify', path]);
     expect(without.code).toBe(2);
     expect(without.stdout).toContain('key_required');
+    // A wrong key is not tampering: it has its own exit code (issue 10 item 9).
     const wrong = await runCli(['verify', path], { SOCHDB_AUDIT_HMAC_KEY: 'not-the-key' });
-    expect(wrong.code).toBe(1);
+    expect(wrong.code).toBe(3);
     expect(wrong.stdout).toContain('wrong_key');
+    expect(wrong.stdout).not.toContain('TAMPERED');
   });
 });
 

@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, statSync } from 'node:fs';
 import type { AuditRecordView } from '../query.js';
 import { parseEntryFast, toAuditEntry } from '../record.js';
+import { FLAGS, openFileSync } from '../safe-open.js';
 import { listRotatedSync } from '../segments.js';
 
 const NL = 0x0a;
@@ -9,7 +10,7 @@ const NL = 0x0a;
 function headerSeq(path: string): number | undefined {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openFileSync(path, FLAGS.read);
   } catch {
     return undefined;
   }
@@ -32,7 +33,7 @@ function headerSeq(path: string): number | undefined {
  * may hold newer entries (several rotations can happen between two polls), then moves on to
  * the new active file. Seqs at or below the last one printed are skipped.
  */
-export function follow(path: string, afterSeq: number, print: (r: AuditRecordView) => void, intervalMs = 200): { stop: () => void } {
+export function follow(path: string, afterSeq: number, print: (r: AuditRecordView) => void, onError: (error: unknown) => void, intervalMs = 200): { stop: () => void } {
   let active: { fd: number; ino: number; pos: number; carry: Buffer } | undefined;
   let last = afterSeq;
   const buf = Buffer.allocUnsafe(64 * 1024);
@@ -60,9 +61,10 @@ export function follow(path: string, afterSeq: number, print: (r: AuditRecordVie
   const drainPath = (file: string) => {
     let fd: number;
     try {
-      fd = openSync(file, 'r');
-    } catch {
-      return; // removed by retention meanwhile
+      fd = openFileSync(file, FLAGS.read);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // removed by retention meanwhile
+      throw error;
     }
     try {
       drain({ fd, pos: 0, carry: Buffer.alloc(0) });
@@ -92,17 +94,27 @@ export function follow(path: string, afterSeq: number, print: (r: AuditRecordVie
     }
     for (const f of pending) drainPath(f);
     if (st === undefined) return;
-    const fd = openSync(path, 'r');
+    // Never follows a symlink or waits on a FIFO put at the log's name meanwhile.
+    const fd = openFileSync(path, FLAGS.read);
     active = { fd, ino: fstatSync(fd).ino, pos: 0, carry: Buffer.alloc(0) };
     drain(active);
   };
 
-  poll();
-  const timer = setInterval(poll, intervalMs);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      if (active !== undefined) closeSync(active.fd);
-    },
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    clearInterval(timer);
+    if (active !== undefined) closeSync(active.fd);
+    active = undefined;
   };
+  const safePoll = () => {
+    try {
+      poll();
+    } catch (error) {
+      stop();
+      onError(error);
+    }
+  };
+  timer = setInterval(safePoll, intervalMs);
+  safePoll();
+  return { stop };
 }

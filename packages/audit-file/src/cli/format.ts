@@ -4,9 +4,36 @@ const COLUMNS = ['SEQ', 'TIME', 'OPERATION', 'RESULT', 'AGENT', 'SESSION', 'KEY'
 /** Follow mode prints rows before it knows them all: these widths keep columns mostly aligned. */
 const MIN_WIDTHS = [6, 24, 9, 12, 12, 12, 0];
 
-/** Keys and ids come from agents: never let them drive the terminal (escape sequences, newlines). */
+/**
+ * Characters that change how a terminal (or an editor, or a pager) shows text rather than
+ * showing themselves: C0 and C1 controls and DEL (escape sequences; U+009B is a one-byte
+ * CSI), format characters (bidi overrides and isolates U+202A–202E and U+2066–2069, marks,
+ * zero-width space and joiners, BOM, tags), everything else Unicode calls default-ignorable
+ * (invisible), line and paragraph separators, and lone surrogates.
+ */
+const INVISIBLE = String.raw`\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}`;
+/** In a table the backslash is escaped too, so that `\u202e` in the output always means an escaped character, never text that looks like one. */
+const TABLE_UNSAFE = new RegExp(`[\\\\${INVISIBLE}]`, 'gu');
+const JSON_UNSAFE = new RegExp(`[${INVISIBLE}]`, 'gu');
+
+const hex4 = (unit: number) => `\\u${unit.toString(16).padStart(4, '0')}`;
+
+/** Keys and ids come from agents: never let them drive the terminal or hide or reorder text. */
 export function safe(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(TABLE_UNSAFE, (c) => {
+    if (c === '\\') return '\\\\';
+    const cp = c.codePointAt(0)!;
+    return cp > 0xffff ? `\\u{${cp.toString(16)}}` : hex4(cp);
+  });
+}
+
+/**
+ * JSON that shows the same characters as escapes: JSON.stringify escapes only C0, quotes
+ * and lone surrogates, and leaves C1 controls, bidi controls and U+2028/2029 raw. The
+ * escaped form parses back to the same string.
+ */
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(JSON_UNSAFE, (c) => Array.from({ length: c.length }, (_, i) => hex4(c.charCodeAt(i))).join(''));
 }
 
 export function timeText(ms: number): string {
@@ -14,8 +41,9 @@ export function timeText(ms: number): string {
   return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
 }
 
+/** Every cell is escaped: readers trust the file, and an edited file can put anything in any field. */
 function cells(r: AuditRecordView): string[] {
-  return [String(r.seq), timeText(r.timestamp), r.operation, r.result, safe(r.agentId ?? '-'), safe(r.sessionId ?? '-'), safe(r.key)];
+  return [String(r.seq), timeText(r.timestamp), r.operation, r.result, r.agentId ?? '-', r.sessionId ?? '-', r.key].map(safe);
 }
 
 function line(values: readonly string[], widths: number[]): string {
@@ -35,5 +63,5 @@ export function tableRow(r: AuditRecordView): string {
 
 /** `--json`: one object per entry with the on-disk (seed) field names. */
 export function jsonRow(r: AuditRecordView): string {
-  return `${JSON.stringify({ seq: r.seq, timestamp: r.timestamp, operation: r.operation, key: r.key, agent_id: r.agentId, session_id: r.sessionId, result: r.result, hash: r.hash })}\n`;
+  return `${safeJson({ seq: r.seq, timestamp: r.timestamp, operation: r.operation, key: r.key, agent_id: r.agentId, session_id: r.sessionId, result: r.result, hash: r.hash })}\n`;
 }

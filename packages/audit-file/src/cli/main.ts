@@ -5,7 +5,7 @@ import { queryAuditLog } from '../query.js';
 import { listRotatedSync } from '../segments.js';
 import { verifyAuditLog, type VerifyResult } from '../verify.js';
 import { follow } from './follow.js';
-import { jsonRow, table, tableRow } from './format.js';
+import { jsonRow, safe, safeJson, table, tableRow } from './format.js';
 
 export const USAGE = `Usage: sochdb-policy-audit <command> [options] <path>
 
@@ -24,8 +24,14 @@ Verify options:
   --anchor SEQ:HASH          a seq and hash recorded earlier that the log must still contain
 
 Output: a table by default; --json prints JSON Lines (tail, query) or one object (verify).
-Exit codes: 0 ok, 1 verify found a problem, 2 usage or I/O error.
+Control, format (bidi, zero-width) and separator characters are printed as \\u escapes.
+Exit codes: 0 ok, 1 verify found a problem, 2 usage or I/O error (or an HMAC log without
+its key), 3 the HMAC key does not match the log (or a key was given for a plain log).
+Ctrl-C ends any command; tail -f then exits 0.
 `;
+
+/** Exit codes (see USAGE and docs/audit-file.md). */
+export const EXIT = { ok: 0, tampered: 1, error: 2, wrongKey: 3 } as const;
 
 /** Exit codes and output go through here so the whole CLI is testable in-process too. */
 export interface Io {
@@ -62,6 +68,8 @@ function hmacKey(file: string | undefined, env: NodeJS.ProcessEnv): Buffer | und
 }
 
 function verifyText(r: VerifyResult, path: string): string {
+  if (r.problem?.reason === 'wrong_key') return `WRONG KEY ${path}: the HMAC key does not match this log; nothing was checked\n  ${r.problem.message}\n`;
+  if (r.problem?.reason === 'key_required') return `KEY REQUIRED ${path}: the log is HMAC-protected; give its key with --hmac-key-file or SOCHDB_AUDIT_HMAC_KEY\n  ${r.problem.message}\n`;
   if (!r.ok) return `TAMPERED ${path}\n  ${r.problem!.message}\n  verified before it: ${r.entries} entries, up to seq ${r.lastSeq}\n`;
   const lines = [`OK ${path}: ${r.entries} entries verified${r.firstSeq === null ? '' : ` (seq ${r.firstSeq}..${r.lastSeq})`} in ${r.files} file(s), ${r.alg ?? 'no header'}`];
   lines.push(`  last seq ${r.lastSeq}, last hash ${r.lastHash} (keep them to check later with --anchor ${r.lastSeq}:${r.lastHash})`);
@@ -70,8 +78,13 @@ function verifyText(r: VerifyResult, path: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Runs the CLI; resolves with the exit code. `tail -f` resolves only when `signal` aborts. */
-export async function main(argv: string[], io: Io, signal?: AbortSignal): Promise<number> {
+/**
+ * Runs the CLI; resolves with the exit code. `tail -f` resolves only when the stop signal
+ * aborts: pass a signal, or a function that makes one, called only by `tail -f` (the bin
+ * installs its SIGINT/SIGTERM handlers there, so that every other command ends on Ctrl-C).
+ */
+export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => AbortSignal)): Promise<number> {
+  const out = io.out;
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -98,7 +111,7 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
     const [command, path, ...extra] = positionals;
     if (command === undefined || path === undefined || extra.length > 0) throw new UsageError('expected a command and one path');
     if (!existsSync(path) && listRotatedSync(path).length === 0) {
-      io.err(`sochdb-policy-audit: no audit log at ${path}\n`);
+      io.err(`sochdb-policy-audit: no audit log at ${safe(path)}\n`);
       return 2;
     }
     const print = values.json ? jsonRow : tableRow;
@@ -107,12 +120,21 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
         const records = await queryAuditLog(path, { limit: intArg('lines', values.lines, 10) });
         io.out(values.json ? records.map(jsonRow).join('') : table(records));
         if (!values.follow) return 0;
-        const f = follow(path, records.at(-1)?.seq ?? 0, (r) => io.out(print(r)));
+        const signal = typeof stop === 'function' ? stop() : stop;
+        let failed: unknown;
         await new Promise<void>((resolve) => {
-          if (signal?.aborted) return resolve();
-          signal?.addEventListener('abort', () => resolve(), { once: true });
+          const f = follow(path, records.at(-1)?.seq ?? 0, (r) => out(print(r)), (error) => {
+            failed = error;
+            resolve();
+          });
+          const end = () => {
+            f.stop();
+            resolve();
+          };
+          if (signal?.aborted) return end();
+          signal?.addEventListener('abort', end, { once: true });
         });
-        f.stop();
+        if (failed !== undefined) throw failed;
         return 0;
       }
       case 'query': {
@@ -142,19 +164,20 @@ export async function main(argv: string[], io: Io, signal?: AbortSignal): Promis
           anchor = { seq: Number(m[1]), hash: m[2]! };
         }
         const r = await verifyAuditLog(path, { hmacKey: hmacKey(values['hmac-key-file'], io.env), anchor });
-        io.out(values.json ? `${JSON.stringify(r)}\n` : verifyText(r, path));
-        if (r.ok) return 0;
-        return r.problem?.reason === 'key_required' ? 2 : 1;
+        out(values.json ? `${safeJson(r)}\n` : verifyText(r, path).split('\n').map(safe).join('\n'));
+        if (r.ok) return EXIT.ok;
+        if (r.problem?.reason === 'wrong_key') return EXIT.wrongKey;
+        return r.problem?.reason === 'key_required' ? EXIT.error : EXIT.tampered;
       }
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`sochdb-policy-audit: ${(error as Error).message}\n\n${USAGE}`);
+      io.err(`sochdb-policy-audit: ${safe((error as Error).message)}\n\n${USAGE}`);
       return 2;
     }
-    io.err(`sochdb-policy-audit: ${(error as Error).message}\n`);
+    io.err(`sochdb-policy-audit: ${safe((error as Error).message)}\n`);
     return 2;
   }
 }
