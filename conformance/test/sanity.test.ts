@@ -1,17 +1,17 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { toBytes } from '../src/bytes.js';
 import { SDKS, type Case, type LoadedFile, type Sdk } from '../src/case-types.js';
-import { CASES_DIR, CaseFileError, loadCaseFile, RULES_FILE } from '../src/load.js';
+import { CASES_DIR, CaseFileError, loadCaseFile, ROOT, RULES_FILE } from '../src/load.js';
 
 const files = readdirSync(CASES_DIR).filter((name) => name.endsWith('.json')).sort();
 const loaded: LoadedFile[] = files.map((name) => loadCaseFile(join(CASES_DIR, name)));
 const allCases: Case[] = loaded.flatMap((f) => f.cases);
 const rules: Record<string, string> = JSON.parse(readFileSync(RULES_FILE, 'utf8')).rules;
 
-/** The rule ids of shared/spec/reference-semantics.md, which rules.json must index. */
+/** The rule ids of the reference semantics (docs/semantics.md), which rules.json must index. */
 const REFERENCE_RULE_IDS = [
   ...['O1', 'O2', 'O3', 'O4', 'O5', 'O6'],
   ...Array.from({ length: 11 }, (_, i) => `H${i + 1}`),
@@ -147,3 +147,80 @@ function referenceMatch(sdk: Sdk, pattern: string, key: Buffer): boolean | 'erro
     return 'error';
   }
 }
+
+// ---- docs/semantics.md: every rule id cited anywhere resolves there ---------------------------
+
+const REPO = join(ROOT, '..');
+const SEMANTICS = join(REPO, 'docs', 'semantics.md');
+/** A rule id: O, H, C, P, R, A, E, X, K or SP and a number from 1 (C0-style names are not ids). */
+const RULE_ID = /\b(?:SP|[OHCPRAEXK])[1-9]\d?\b/g;
+
+/** Ids with an anchor (`<a id="P3"></a>`) in docs/semantics.md. */
+function documentedIds(markdown: string): Set<string> {
+  return new Set([...markdown.matchAll(/<a id="((?:SP|[OHCPRAEXK])[1-9]\d?)"><\/a>/g)].map((m) => m[1]!));
+}
+
+/** Every file that may cite a rule id: the conformance suite, the docs, the package sources. */
+function citingFiles(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, keep: (name: string) => boolean) => {
+    for (const name of readdirSync(dir)) {
+      if (name === 'node_modules' || name === 'dist' || name.startsWith('.') || name === '__pycache__') continue;
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path, keep);
+      else if (keep(name)) out.push(path);
+    }
+  };
+  const text = (name: string) => /\.(ts|mts|js|mjs|json|md|py)$/.test(name);
+  walk(ROOT, text);
+  walk(join(REPO, 'docs'), (name) => name.endsWith('.md'));
+  for (const pkg of readdirSync(join(REPO, 'packages'))) {
+    const dir = join(REPO, 'packages', pkg);
+    if (!statSync(dir).isDirectory()) continue;
+    for (const name of readdirSync(dir)) if (name === 'README.md') out.push(join(dir, name));
+    try {
+      walk(join(dir, 'src'), text);
+    } catch {
+      // a package without src/
+    }
+  }
+  out.push(join(REPO, 'README.md'));
+  return out;
+}
+
+/** `file: id` for every cited id that docs/semantics.md does not document. */
+function unresolved(files: readonly string[], documented: ReadonlySet<string>): string[] {
+  const missing: string[] = [];
+  for (const file of files) {
+    const cited = new Set(readFileSync(file, 'utf8').match(RULE_ID) ?? []);
+    for (const id of cited) if (!documented.has(id)) missing.push(`${file.slice(REPO.length + 1)}: ${id}`);
+  }
+  return missing;
+}
+
+describe('docs/semantics.md', () => {
+  const documented = documentedIds(readFileSync(SEMANTICS, 'utf8'));
+
+  it('documents exactly the rule ids of rules.json, each once', () => {
+    const anchors = [...readFileSync(SEMANTICS, 'utf8').matchAll(/<a id="([^"]+)"><\/a>/g)].map((m) => m[1]!);
+    expect(duplicates(anchors)).toEqual([]);
+    expect([...documented].sort()).toEqual(Object.keys(rules).sort());
+  });
+
+  it('every rule id cited in the cases, the conformance suite, the docs and the package sources resolves there', () => {
+    const files = citingFiles();
+    // The scan really reads the places that cite rules.
+    expect(files.some((f) => f.endsWith(join('conformance', 'README.md')))).toBe(true);
+    expect(files.some((f) => f.endsWith(join('cases', 'patterns.json')))).toBe(true);
+    expect(files.some((f) => f.endsWith(join('docs', 'patterns.md')))).toBe(true);
+    expect(unresolved(files, documented)).toEqual([]);
+  });
+
+  it('an id that is cited but not documented is reported with its file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conformance-semantics-'));
+    const file = join(dir, 'probe.md');
+    const unknown = ['H', '99'].join(''); // spelt apart so that this file cites no unknown id
+    writeFileSync(file, `Cites P3 and the unknown rule ${unknown}, but not C0 (a control-character name).`);
+    expect(unresolved([file], documented).map((line) => line.split(': ').pop())).toEqual([unknown]);
+  });
+});
