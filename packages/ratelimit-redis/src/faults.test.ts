@@ -138,17 +138,17 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore when Redis fails${redis.r
     const { store, engine } = setup({ insurance, maxPerMinute: 3 });
 
     // Redis answers: it admits 3 and denies the 4th. A denial is an answer, not a failure:
-    // the insurance is never asked (it holds no bucket).
+    // the insurance is not asked for it. The 3 tokens Redis granted were also taken from the
+    // insurance's bucket (one bucket, now empty).
     for (let i = 0; i < 3; i++) expect(await outcome(engine.put(`up-${i}`, 'v'))).toBe('admitted');
     expect(await outcome(engine.put('up-denied', 'v'))).toBe('rate_limited');
-    expect(insurance.size).toBe(0);
+    expect(insurance.size).toBe(1);
 
-    // Redis down: the in-memory limiter takes over with its own full bucket of 3.
+    // Redis down: the in-memory limiter takes over from what this process already admitted.
     await server.kill();
     const down = [];
-    for (let i = 0; i < 5; i++) down.push(await outcome(engine.put(`down-${i}`, 'v')));
-    expect(down).toEqual(['admitted', 'admitted', 'admitted', 'rate_limited', 'rate_limited']);
-    expect(insurance.size).toBe(1);
+    for (let i = 0; i < 3; i++) down.push(await outcome(engine.put(`down-${i}`, 'v')));
+    expect(down).toEqual(['rate_limited', 'rate_limited', 'rate_limited']);
 
     // Redis back (empty, no persistence): the insurance bucket is exhausted, so an admission
     // can only come from Redis, and Redis holds the bucket again.
@@ -159,6 +159,33 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore when Redis fails${redis.r
     const probe = new Redis(server.url);
     cleanup.push(() => probe.quit());
     expect(await probe.exists(key)).toBe(1);
+  });
+
+  // Issue 10 item 16: at 5 per window, Redis counted 3 and then failed; a fresh insurance
+  // bucket admitted 5 more (8 in the window). The insurance goes on from the 3 (rules R3, R4).
+  it('with insurance: one process admits at most the limit across the start of an outage (8 at 5/min before)', async () => {
+    const insurance = new MemoryRateLimitStore();
+    const { engine } = setup({ insurance, maxPerMinute: 5 });
+    const outcomes: Outcome[] = [];
+    for (let i = 0; i < 3; i++) outcomes.push(await outcome(engine.put(`up-${i}`, 'v')));
+    await server.kill();
+    for (let i = 0; i < 6; i++) outcomes.push(await outcome(engine.put(`down-${i}`, 'v')));
+    expect(outcomes.filter((o) => o === 'admitted')).toHaveLength(5);
+    expect(outcomes.slice(0, 5).every((o) => o === 'admitted')).toBe(true);
+    expect(outcomes.slice(5).every((o) => o === 'rate_limited')).toBe(true);
+  });
+
+  it('with insurance: a failing insurance does not fail what Redis admitted', async () => {
+    const throwing = { consume: () => { throw new Error('insurance broken'); } };
+    const rejecting = { consume: () => Promise.reject(new Error('insurance broken')) };
+    for (const insurance of [throwing, rejecting]) {
+      const store = new RedisRateLimitStore({ url: server.url, timeoutMs: 300, insurance });
+      cleanup.push(() => store.close());
+      const b = { key: `mirror-${Math.random()}`, capacity: 2, windowMs: HOUR };
+      expect((await store.consume([b], Date.now())).allowed).toBe(true);
+      expect((await store.consume([b], Date.now())).allowed).toBe(true);
+      expect((await store.consume([b], Date.now())).allowed).toBe(false);
+    }
   });
 
   it('reports every failure to onError, also those the insurance answered', async () => {

@@ -74,29 +74,99 @@ export interface ParsedOptions {
   onError: ((error: RedisRateLimitError) => void) | undefined;
 }
 
-/** Validates everything but the client/url choice; bad options throw before any connection opens. */
+const OPTION_NAMES: readonly string[] = ['url', 'client', 'redisOptions', 'clock', 'keyPrefix', 'hashTag', 'timeoutMs', 'insurance', 'onError'];
+
+// String.prototype.isWellFormed is in Node 20 but not in TypeScript's ES2022 library.
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/**
+ * Validates every option but the client/url choice; bad options throw before any connection
+ * opens. Every message names the option, what it got and what it accepts.
+ */
 export function parseOptions(options: RedisRateLimitStoreOptions): ParsedOptions {
-  const {
-    clock = 'server',
-    keyPrefix = DEFAULT_KEY_PREFIX,
-    hashTag = DEFAULT_HASH_TAG,
-    timeoutMs = DEFAULT_TIMEOUT_MS,
-    insurance,
-    onError,
-  } = options;
+  // Own options only, none unknown: a misspelt `timeout` must not silently mean the default.
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.includes(name)) {
+      throw new RangeError(`options.${name} is not an option of RedisRateLimitStore; the options are ${OPTION_NAMES.join(', ')}`);
+    }
+  }
+  const own = <T>(name: string, fallback: T): unknown =>
+    Object.prototype.hasOwnProperty.call(options, name) && (options as unknown as Record<string, unknown>)[name] !== undefined
+      ? (options as unknown as Record<string, unknown>)[name]
+      : fallback;
+  const clock = own('clock', 'server');
+  const keyPrefix = own('keyPrefix', DEFAULT_KEY_PREFIX);
+  const hashTag = own('hashTag', DEFAULT_HASH_TAG);
+  const timeoutMs = own('timeoutMs', DEFAULT_TIMEOUT_MS);
+  const insurance = own('insurance', undefined) as RateLimitStore | undefined;
+  const onError = own('onError', undefined);
   if (clock !== 'server' && clock !== 'caller') throw new RangeError(`options.clock must be 'server' or 'caller', got ${describe(clock)}`);
   if (typeof keyPrefix !== 'string') throw new TypeError(`options.keyPrefix must be a string, got ${describe(keyPrefix)}`);
   if (/[{}]/.test(keyPrefix)) throw new RangeError(`options.keyPrefix must not contain { or } (the hash tag follows it), got ${describe(keyPrefix)}`);
+  // Redis keys are bytes: a lone surrogate would be written as U+FFFD, so two prefixes would meet.
+  if (!isWellFormed(keyPrefix)) throw new RangeError(`options.keyPrefix must be well-formed text (no lone surrogate), got ${describe(keyPrefix)}`);
   if (typeof hashTag !== 'string') throw new TypeError(`options.hashTag must be a string, got ${describe(hashTag)}`);
-  if (hashTag.length === 0 || /[{}]/.test(hashTag)) {
-    throw new RangeError(`options.hashTag must be non-empty without { or }, got ${describe(hashTag)}`);
+  if (hashTag.length === 0 || /[{}]/.test(hashTag) || !isWellFormed(hashTag)) {
+    throw new RangeError(`options.hashTag must be non-empty well-formed text without { or }, got ${describe(hashTag)}`);
   }
-  if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-    throw new RangeError(`options.timeoutMs must be a positive integer, got ${describe(timeoutMs)}`);
+  if (typeof timeoutMs !== 'number') throw new TypeError(`options.timeoutMs must be a number of milliseconds, got ${describe(timeoutMs)}`);
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new RangeError(`options.timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS} (milliseconds), got ${describe(timeoutMs)}`);
   }
-  if (insurance !== undefined && typeof insurance?.consume !== 'function') {
+  if (insurance !== undefined && typeof (insurance as Partial<RateLimitStore> | null)?.consume !== 'function') {
     throw new TypeError(`options.insurance must be a RateLimitStore with a consume method, got ${describe(insurance)}`);
   }
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError(`options.onError must be a function, got ${describe(onError)}`);
-  return { clock, keyPrefix, hashTag, timeoutMs, insurance, onError };
+  return { clock, keyPrefix, hashTag, timeoutMs, insurance, onError: onError as ParsedOptions['onError'] };
+}
+
+/** setTimeout's limit: a longer delay fires at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+const URL_FORMS = 'redis://[user:password@]host[:port][/db] or rediss://… (TLS)';
+
+/**
+ * Checks `options.url` before ioredis sees it (ioredis would throw a bare `Invalid URL`, or
+ * connect somewhere unexpected). The password never appears in the message.
+ */
+export function checkUrl(url: unknown): string {
+  if (typeof url !== 'string' || url.length === 0) {
+    throw new TypeError(`options.url must be a non-empty string, ${URL_FORMS} (or give options.client), got ${describeUrlOption(url)}`);
+  }
+  const bad = (why: string): RangeError => new RangeError(`options.url must be ${URL_FORMS}, got ${describeUrlOption(url)}: ${why}`);
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1];
+  // Lower case only: ioredis turns TLS on for `rediss://` as written, not for `REDISS://`.
+  if (scheme === undefined || !/^rediss?$/.test(scheme)) {
+    throw bad(scheme === undefined ? 'no redis:// or rediss:// scheme' : `scheme ${JSON.stringify(scheme + ':')} is not redis: or rediss: (lower case)`);
+  }
+  if (!/^rediss?:\/\//.test(url)) throw bad(`${JSON.stringify(scheme + ':')} must be followed by //`);
+  // The port as written, for a better reason than WHATWG URL's bare "Invalid URL".
+  const port = /^[A-Za-z]+:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?/.exec(url)?.[1];
+  if (port !== undefined && port !== '' && !(/^\d+$/.test(port) && Number(port) <= 65535)) {
+    throw bad(`the port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw bad(`not a valid URL (${(error as Error).message})`);
+  }
+  if (parsed.hostname === '') throw bad('no host');
+  if (parsed.pathname !== '' && parsed.pathname !== '/' && !/^\/\d+$/.test(parsed.pathname)) {
+    throw bad(`the path must be a database number such as /0, got ${JSON.stringify(parsed.pathname)}`);
+  }
+  for (const [part, text] of [['user name', parsed.username], ['password', parsed.password]] as const) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      throw bad(`the ${part} holds a malformed %-escape`);
+    }
+  }
+  return url;
+}
+
+/** describe(), with a URL's password replaced by *** so that it never reaches a log. */
+export function describeUrlOption(url: unknown): string {
+  if (typeof url !== 'string') return describe(url);
+  return describe(url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^@/?#:]*:)[^@/?#]*@/, '$1***@'));
 }

@@ -5,7 +5,7 @@ import { Deadlines } from './deadlines.js';
 import { RedisRateLimitError } from './errors.js';
 import { keyBase } from './keys.js';
 import { describe } from './describe.js';
-import { parseOptions, type RedisClock, type RedisRateLimitStoreOptions } from './options.js';
+import { checkUrl, describeUrlOption, parseOptions, type RedisClock, type RedisRateLimitStoreOptions } from './options.js';
 import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './script.js';
 import { scriptCommand } from './script-command.js';
 import { scriptArgs, toDecision, validateRequest } from './script-protocol.js';
@@ -47,25 +47,31 @@ export class RedisRateLimitStore implements RateLimitStore {
   #inFlight = 0;
 
   constructor(options: RedisRateLimitStoreOptions) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw new TypeError(`options must be an object { url } or { client } (plus clock, keyPrefix, hashTag, timeoutMs, insurance, onError), got ${describe(options)}`);
+    }
     const parsed = parseOptions(options);
-    const { client, url, redisOptions } = options as { client?: Redis | Cluster; url?: unknown; redisOptions?: unknown };
-    if (client !== undefined && url !== undefined) throw new TypeError('options.client and options.url exclude each other: give one');
+    const own = (name: string): unknown => (Object.prototype.hasOwnProperty.call(options, name) ? (options as unknown as Record<string, unknown>)[name] : undefined);
+    const client = own('client') as Redis | Cluster | undefined;
+    const url = own('url');
+    const redisOptions = own('redisOptions');
+    if (client !== undefined && url !== undefined) {
+      throw new TypeError(`options.client and options.url exclude each other: give one, got both (url ${describeUrlOption(url)})`);
+    }
     if (client !== undefined) {
       if (client === null || typeof client !== 'object' || typeof client.sendCommand !== 'function' || typeof client.options !== 'object') {
         throw new TypeError(`options.client must be an ioredis Redis or Cluster client, got ${describe(client)}`);
       }
-      if (redisOptions !== undefined) throw new TypeError('options.redisOptions applies only with options.url');
+      if (redisOptions !== undefined) throw new TypeError(`options.redisOptions applies only with options.url, got ${describe(redisOptions)} with options.client`);
       this.client = client;
       this.#owned = false;
     } else {
-      if (typeof url !== 'string' || url.length === 0) {
-        throw new TypeError(`options.url must be a non-empty string (or give options.client), got ${describe(url)}`);
+      if (url === undefined) throw new TypeError('options.url or options.client is required: give a redis:// URL or an ioredis client');
+      checkUrl(url);
+      if (redisOptions !== undefined && (redisOptions === null || typeof redisOptions !== 'object' || Array.isArray(redisOptions))) {
+        throw new TypeError(`options.redisOptions must be an object of ioredis options, got ${describe(redisOptions)}`);
       }
-      if (redisOptions !== undefined && (redisOptions === null || typeof redisOptions !== 'object')) {
-        throw new TypeError(`options.redisOptions must be an object, got ${describe(redisOptions)}`);
-      }
-      this.client = new Redis(url, { ...OWNED_CLIENT_OPTIONS, ...(redisOptions as RedisOptions | undefined) });
+      this.client = new Redis(url as string, { ...OWNED_CLIENT_OPTIONS, ...(redisOptions as RedisOptions | undefined) });
       // Connection errors reach callers as rejected calls; without a listener ioredis would also log each one.
       this.client.on('error', () => {});
       this.#owned = true;
@@ -93,8 +99,27 @@ export class RedisRateLimitStore implements RateLimitStore {
     if (buckets.length === 0) return Promise.resolve({ ...EMPTY });
     const asked = this.#ask(buckets, now);
     const insurance = this.#insurance;
-    // Only a failure reaches the insurance: a rejection by Redis is an answer.
-    return insurance === undefined ? asked : asked.catch(() => insurance.consume(buckets, now));
+    if (insurance === undefined) return asked;
+    // Only a failure reaches the insurance: a rejection by Redis is an answer. Every token
+    // Redis grants is also taken from the insurance, so that when Redis fails, the insurance
+    // goes on from what this process has already admitted instead of from full buckets.
+    return asked.then(
+      (decision) => {
+        if (decision.allowed) this.#mirror(insurance, buckets, now);
+        return decision;
+      },
+      () => insurance.consume(buckets, now),
+    );
+  }
+
+  /** Takes the tokens Redis granted from `insurance` too; its answer and failures do not matter. */
+  #mirror(insurance: RateLimitStore, buckets: readonly BucketRequest[], now: number): void {
+    try {
+      const taken = insurance.consume(buckets, now);
+      if (typeof (taken as PromiseLike<unknown> | undefined)?.then === 'function') (taken as PromiseLike<unknown>).then(undefined, () => {});
+    } catch {
+      // The insurance is only asked for its answer when Redis fails; keeping it in step is best effort.
+    }
   }
 
   /** Closes the client if the store opened it from `url`; a client you passed stays open. */

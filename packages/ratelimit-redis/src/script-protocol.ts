@@ -9,11 +9,20 @@ export function validateRequest(buckets: readonly BucketRequest[], now: number, 
     const b = buckets[i];
     if (b === null || typeof b !== 'object') throw new TypeError(`buckets[${i}] must be a BucketRequest, got ${describe(b)}`);
     if (typeof b.key !== 'string') throw new TypeError(`buckets[${i}].key must be a string, got ${describe(b.key)}`);
+    // Redis keys are bytes: a lone surrogate would be written as U+FFFD and two keys would meet.
+    // (The engine's keys are URI-encoded, always well-formed.)
+    if (!(b.key as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+      throw new RangeError(`buckets[${i}].key must be well-formed text (no lone surrogate), got ${describe(b.key)}`);
+    }
     if (typeof b.capacity !== 'number' || !(b.capacity > 0) || !Number.isFinite(b.capacity)) {
       throw new RangeError(`buckets[${i}].capacity must be a positive number, got ${describe(b.capacity)}`);
     }
     if (typeof b.windowMs !== 'number' || !(b.windowMs > 0) || !Number.isFinite(b.windowMs)) {
       throw new RangeError(`buckets[${i}].windowMs must be a positive number, got ${describe(b.windowMs)}`);
+    }
+    // Levels count tokens × windowMs; past 2^53 a take would no longer change the level.
+    if (b.capacity * b.windowMs > Number.MAX_SAFE_INTEGER) {
+      throw new RangeError(`buckets[${i}].capacity × windowMs must be at most ${Number.MAX_SAFE_INTEGER}, got ${b.capacity} × ${b.windowMs}`);
     }
   }
   // The server clock ignores `now`; the caller clock sends it to the script.

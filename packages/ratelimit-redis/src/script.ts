@@ -7,12 +7,18 @@ import { createHash } from 'node:crypto';
  * give the same answers.
  *
  * KEYS[i]  the Redis key of bucket i, holding 24 bytes: three little-endian doubles, the level
- *          (units left), the millisecond of the last take, and the millisecond the key expires
+ *          (units left), the latest millisecond the bucket has counted refill up to (the time of
+ *          its last take, or later: it never moves back), and the millisecond the key expires
  *          (see bucket-state.ts). Binary doubles round-trip exactly and cost less than text.
  * ARGV[1]  the caller's now in ms, or '' to read the server's TIME (so skewed hosts agree).
  * ARGV[2i], ARGV[2i+1]  capacity and windowMs of bucket i.
  * Returns  whole tokens left in the emptiest bucket (an integer) when admitted, or
  *          { retryAfterMs, index of the first rejecting bucket } when not.
+ *
+ * Time: each bucket computes at `at`, the later of now and its recorded time, and records `at`.
+ * A clock that steps back refills nothing and moves no bucket back, so stepping forward again
+ * cannot refill the same milliseconds twice. A rejection's retryAfterMs and a key's TTL are
+ * counted from now (they include the wait for the clock to reach the bucket's time).
  *
  * Expiry: an absent key is a full bucket, so a key may vanish only once its bucket is full
  * again. Setting a TTL on every take costs about as much as the rest of the script, so a
@@ -37,24 +43,24 @@ if n == 1 then
   local full = capacity * window
   local units = full
   local expires = 0
+  local at = now
   local value = redis.call('GET', key)
   if value then
     local level, last
     level, last, expires = struct.unpack('<ddd', value)
-    local elapsed = 0
-    if now > last then elapsed = now - last end
-    units = level + elapsed * capacity
+    if last > at then at = last end
+    units = level + (at - last) * capacity
     if units > full then units = full end
   end
-  if units < window then return {math.ceil((window - units) / capacity), 1} end
+  if units < window then return {math.ceil((window - units) / capacity + (at - now)), 1} end
   local left = units - window
-  local full_at = now + math.ceil((full - left) / capacity)
+  local full_at = at + math.ceil((full - left) / capacity)
   if expires >= full_at then
-    redis.call('SET', key, struct.pack('<ddd', left, now, expires), 'KEEPTTL')
+    redis.call('SET', key, struct.pack('<ddd', left, at, expires), 'KEEPTTL')
   else
-    expires = now + math.ceil(window)
+    expires = at + math.ceil(window)
     if expires < full_at then expires = full_at end
-    redis.call('SET', key, struct.pack('<ddd', left, now, expires), 'PX', expires - now + 1)
+    redis.call('SET', key, struct.pack('<ddd', left, at, expires), 'PX', math.ceil(expires - now) + 1)
   end
   return math.floor(left / window)
 end
@@ -67,34 +73,34 @@ for i = 1, n do
   local full = capacity * window
   local units = full
   local expires = 0
+  local at = now
   local value = redis.call('GET', KEYS[i])
   if value then
     local level, last
     level, last, expires = struct.unpack('<ddd', value)
-    local elapsed = 0
-    if now > last then elapsed = now - last end
-    units = level + elapsed * capacity
+    if last > at then at = last end
+    units = level + (at - last) * capacity
     if units > full then units = full end
   end
   if units < window then
     if limited == 0 then limited = i end
-    local wait = math.ceil((window - units) / capacity)
+    local wait = math.ceil((window - units) / capacity + (at - now))
     if wait > retry then retry = wait end
   end
-  taken[i] = {capacity, window, units - window, expires}
+  taken[i] = {capacity, window, units - window, expires, at}
 end
 if limited > 0 then return {retry, limited} end
 local remaining = -1
 for i = 1, n do
   local b = taken[i]
-  local capacity, window, left, expires = b[1], b[2], b[3], b[4]
-  local full_at = now + math.ceil((capacity * window - left) / capacity)
+  local capacity, window, left, expires, at = b[1], b[2], b[3], b[4], b[5]
+  local full_at = at + math.ceil((capacity * window - left) / capacity)
   if expires >= full_at then
-    redis.call('SET', KEYS[i], struct.pack('<ddd', left, now, expires), 'KEEPTTL')
+    redis.call('SET', KEYS[i], struct.pack('<ddd', left, at, expires), 'KEEPTTL')
   else
-    expires = now + math.ceil(window)
+    expires = at + math.ceil(window)
     if expires < full_at then expires = full_at end
-    redis.call('SET', KEYS[i], struct.pack('<ddd', left, now, expires), 'PX', expires - now + 1)
+    redis.call('SET', KEYS[i], struct.pack('<ddd', left, at, expires), 'PX', math.ceil(expires - now) + 1)
   end
   local whole = math.floor(left / window)
   if remaining < 0 or whole < remaining then remaining = whole end
