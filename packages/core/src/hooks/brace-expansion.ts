@@ -112,15 +112,18 @@ function rangeValues(body: string, refuse: Refusal): string[] | undefined {
     throw refuse(`has {${body}}, which is not a range: write {1..10}, {01..10}, {a..z} or {A..Z} (with an optional ..step), or escape the braces`);
   }
   const [first, last, stepText] = numbers !== null ? numbers.slice(1) : [letters![1] ?? letters![3], letters![2] ?? letters![4], letters![5]];
-  const step = Math.abs(Number(stepText ?? 1)) || 1;
-  const [from, to] = numbers !== null ? [Number(first), Number(last)] : [first!.charCodeAt(0), last!.charCodeAt(0)];
-  const count = Math.floor(Math.abs(to - from) / step) + 1;
-  if (count > MAX_ALTERNATIVES) throw refuse(`expands to more than ${MAX_ALTERNATIVES} alternatives ({${body}} alone has ${count})`);
+  // BigInt: a shell spells `{12345678901234567890..12345678901234567892}` exactly; doubles
+  // would round its ends past 2^53 and spell numbers no key holds.
+  const abs = (v: bigint): bigint => (v < 0n ? -v : v);
+  const step = abs(BigInt(stepText ?? 1)) || 1n;
+  const [from, to] = numbers !== null ? [BigInt(first!), BigInt(last!)] : [BigInt(first!.charCodeAt(0)), BigInt(last!.charCodeAt(0))];
+  const count = abs(to - from) / step + 1n;
+  if (count > BigInt(MAX_ALTERNATIVES)) throw refuse(`expands to more than ${MAX_ALTERNATIVES} alternatives ({${body}} alone has ${count})`);
   const width = numbers !== null && (/^-?0\d/.test(first!) || /^-?0\d/.test(last!)) ? Math.max(first!.length, last!.length) : 0;
   const values: string[] = [];
-  for (let k = 0, v = from; k < count; k++, v += from <= to ? step : -step) {
-    if (numbers === null) values.push(String.fromCharCode(v));
-    else values.push(v < 0 ? '-' + String(-v).padStart(width - 1, '0') : String(v).padStart(width, '0'));
+  for (let k = 0n, v = from; k < count; k++, v += from <= to ? step : -step) {
+    if (numbers === null) values.push(String.fromCharCode(Number(v)));
+    else values.push(v < 0n ? '-' + String(-v).padStart(width - 1, '0') : String(v).padStart(width, '0'));
   }
   return values;
 }

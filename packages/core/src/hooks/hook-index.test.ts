@@ -34,9 +34,9 @@ describe('HookIndex', () => {
     fc.assert(
       fc.property(fc.array(patternArb, { minLength: 1, maxLength: 16 }), fc.array(keyArb, { minLength: 1, maxLength: 8 }), (patterns, keys) => {
         const index = new HookIndex<number>();
-        const compiled = patterns.map((p, i) => index.add(p, i, i).regex);
+        const compiled = patterns.map((p, i) => index.add(p, i, i).matcher);
         for (const key of keys) {
-          const linear = compiled.map((re, i) => (re.test(key) ? i : -1)).filter((i) => i >= 0);
+          const linear = compiled.map((m, i) => (m.test(key) ? i : -1)).filter((i) => i >= 0);
           expect(index.match(key).map((h) => h.value)).toEqual(linear);
         }
       }),

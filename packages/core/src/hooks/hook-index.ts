@@ -1,9 +1,10 @@
-import { compilePattern, isLiteralSegment, literalHead, literalTail } from './pattern.js';
+import { compilePattern, isLiteralSegment, literalHead, literalTail, plainSlashes, type PatternMatcher } from './pattern.js';
 import { TextTrie } from './text-trie.js';
 
 export interface IndexedHook<T> {
   readonly pattern: string;
-  readonly regex: RegExp;
+  /** The compiled pattern: `matcher.test(key)`. */
+  readonly matcher: PatternMatcher;
   /** Registration order across the engine (rule H1). */
   readonly seq: number;
   readonly value: T;
@@ -77,7 +78,7 @@ const NONE: readonly never[] = Object.freeze([]);
  *   it begins with: `sessions/s1-?` is tried only for keys under `sessions/` beginning `s1-`.
  *
  * Only the rest (such as `**`, `users/*` or `logs/*\/x*`) are tried for every key that
- * reaches their node. The regular expression has the last word: the index only narrows the candidates.
+ * reaches their node. The matcher has the last word: the index only narrows the candidates.
  */
 export class HookIndex<T> {
   readonly #root = new Node<T>();
@@ -88,10 +89,12 @@ export class HookIndex<T> {
   }
 
   add(pattern: string, seq: number, value: T): IndexedHook<T> {
-    const hook = stored<T>({ pattern, regex: compilePattern(pattern), seq, value });
+    const hook = stored<T>({ pattern, matcher: compilePattern(pattern), seq, value });
     this.#size++;
-    const tail = literalTail(pattern);
-    const segments = pattern.split('/');
+    // Indexed as matched: `users\/**` is `users/**`.
+    const plain = plainSlashes(pattern);
+    const tail = literalTail(plain);
+    const segments = plain.split('/');
     const { node, depth } = this.#nodeFor(segments);
     const head = depth === segments.length - 1 ? literalHead(segments[depth]!) : '';
     if (tail.length > 0) (node.tails ??= new TextTrie('backwards')).add(tail, hook);
@@ -112,7 +115,7 @@ export class HookIndex<T> {
     return { node, depth };
   }
 
-  // Scratch for one match call: match is synchronous (regular expressions cannot call back
+  // Scratch for one match call: match is synchronous (matchers cannot call back
   // into it), so no two calls ever share these.
   #found: IndexedHook<T>[] | undefined;
   #unordered = false;
@@ -149,7 +152,7 @@ export class HookIndex<T> {
   #testAll(hooks: readonly Stored<T>[], key: string): void {
     for (let i = 0; i < hooks.length; i++) {
       const hook = hooks[i]!;
-      if (!hook.regex.test(key)) continue;
+      if (!hook.matcher.test(key)) continue;
       const found = this.#found;
       if (found === undefined) {
         // Most keys match one hook: answer with its prebuilt array, copied only for a second.

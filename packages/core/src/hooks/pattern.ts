@@ -1,9 +1,10 @@
-import picomatch from 'picomatch';
-import { expandBraces, type Refusal } from './brace-expansion.js';
+import { expandBraces, MAX_ALTERNATIVES, type Refusal } from './brace-expansion.js';
 import { classEnd } from './glob-class.js';
+import { compileAlternative, matchSegments } from './matcher.js';
 
 /**
- * Glob patterns, compiled once at registration with picomatch and adjusted to the rules in
+ * Glob patterns, compiled once at registration to the linear-time matcher of matcher.ts
+ * (picomatch's syntax, read by our own parser: see docs/patterns.md), with the rules of
  * reference-semantics.md:
  * - P1: anchored at both ends, matched against the key as UTF-8 text.
  * - P2: `*` is any run of characters within one segment, including the empty run.
@@ -13,26 +14,18 @@ import { classEnd } from './glob-class.js';
  *   opaque strings, not paths, so `system/..` is just another key under `system/`.
  * - P6: `?` is one character within a segment; `[abc]`/`[a-z]`/`[!a]` classes and `{a,b}`
  *   alternatives are glob syntax; `\` escapes the next character; everything else, including
- *   `( ) + @ ! | $ ^ .`, is literal.
+ *   `( ) + @ ! | $ ^ .`, is literal. `/` is always a separator: `\/` is one, and no class
+ *   matches `/`.
  * - P8: the empty pattern is rejected.
+ *
+ * Matching costs O(key length × pattern length) for every pattern accepted: there is no
+ * regular expression to backtrack (matcher.ts says why).
  */
 
-const OPTIONS: picomatch.PicomatchOptions = {
-  dot: true,
-  nonegate: true,
-  noextglob: true,
-  windows: false,
-  strictSlashes: true,
-  // A class is a class: without this picomatch also lets `[ab]x` match the text `[ab]x`.
-  literalBrackets: false,
-};
-
-// picomatch guards against `.`/`..` segments and empty `*` runs because it matches paths;
-// keys are not paths, so those guards would open a gap (a rule over `system/*` would not
-// guard the key `system/..`).
-const DOT_SEGMENT_GUARD = /\(\?!(?:\(\?:\^\|\\\/\))?\\\.\{\d,\d\}\(\?:\\\/\|\$\)\)/g;
-const NON_EMPTY_GUARD = /\(\?=\.\)/g;
-const MIDDLE_GLOBSTAR_END = /\|\\\/\|\$\)/g;
+/** The longest pattern accepted, in UTF-16 code units (JavaScript string length). */
+export const MAX_PATTERN_LENGTH = 4096;
+/** The most text a pattern's brace alternatives may add up to, in UTF-16 code units. */
+export const MAX_EXPANDED_LENGTH = 65_536;
 
 /** Characters that give a segment glob meaning; a segment without them is literal. */
 const MAGIC = /[*?[\]{}\\]/;
@@ -44,8 +37,8 @@ export function isLiteralSegment(segment: string): boolean {
 /**
  * The literal text every key matching `pattern` ends with: the end of its last segment after
  * the last glob character. `.json` for `**\/*.json`, `email` for `users/*\/email`, `''` for
- * `users/**`. The hook index files patterns by it. Exact because {@link toPicomatchGlob}
- * keeps every character outside glob syntax literal.
+ * `users/**`. The hook index files patterns by it. Exact because every character outside glob
+ * syntax is literal. Index with {@link plainSlashes} applied (`a\\/b` ends with `b`).
  */
 export function literalTail(pattern: string): string {
   let start = pattern.length;
@@ -60,57 +53,41 @@ export function literalHead(segment: string): string {
   return segment.slice(0, end);
 }
 
-/** Validates a pattern, throwing a TypeError/RangeError naming `name`. */
+/** Validates a pattern, throwing a TypeError/RangeError naming `name`, what it got and what is accepted. */
 export function assertPattern(pattern: unknown, name = 'pattern'): asserts pattern is string {
-  if (typeof pattern !== 'string') throw new TypeError(`${name} must be a string, got ${typeof pattern}`);
-  if (pattern.length === 0) throw new RangeError(`${name} must not be empty (rule P8)`);
+  if (typeof pattern !== 'string') {
+    const got = pattern === null ? 'null' : Array.isArray(pattern) ? 'an array' : typeof pattern;
+    throw new TypeError(`${name} must be a string holding a glob such as "users/*", got ${got}`);
+  }
+  if (pattern.length === 0) throw new RangeError(`${name} must not be empty (rule P8): write a glob such as "users/*", or "**" for every key`);
+  if (pattern.length > MAX_PATTERN_LENGTH) {
+    throw new RangeError(`${name} is ${pattern.length} characters long, got ${JSON.stringify(pattern.slice(0, 40) + '...')}; patterns may be at most ${MAX_PATTERN_LENGTH} characters`);
+  }
   if (pattern.startsWith('./')) {
     throw new RangeError(`${name} ${JSON.stringify(pattern)} starts with "./"; patterns match whole keys, write it without the "./"`);
   }
+  const lone = LONE_SURROGATE.exec(pattern);
+  if (lone !== null) {
+    throw new RangeError(`${name} ${JSON.stringify(pattern)} holds a lone UTF-16 surrogate at index ${lone.index}; keys are UTF-8 text, which never holds one, so write whole characters`);
+  }
 }
 
-// Characters picomatch would pass through as regular-expression syntax (groups, alternation,
-// anchors, quantifiers, quoting); in a glob they are literal (P6).
-const REGEX_SYNTAX = new Set(['(', ')', '|', '$', '^', '"', '+']);
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Rewrites a glob so picomatch reads exactly the syntax of docs/patterns.md: classes
- * (`[!` spelt `[^`, which picomatch reads as negation without its `!` negation mode),
- * braces, `*`, `?`, `**`; every other character, and a `\`-escaped one, is literal.
+ * `\/` is a slash: escaping gives a character no glob meaning it already has, and `/` has
+ * exactly one, the separator (rule P3's segments). Written out, so that `users\/**` is
+ * `users/**` (and matches `users`, P4), not a pattern whose globstar is no whole segment.
+ * An escaped backslash (`\\`) stays as it is.
  */
-function toPicomatchGlob(pattern: string): string {
+export function plainSlashes(pattern: string): string {
+  if (!pattern.includes('\\/')) return pattern;
   let out = '';
-  let braces = 0;
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
-    if (c === '\\') {
-      const next = pattern[++i];
-      if (next === undefined) out += '\\\\';
-      // `\d` would reach the regular expression as a digit class: an escaped letter or digit is itself.
-      else out += /[A-Za-z0-9]/.test(next) ? next : '\\' + next;
-    } else if (c === '[') {
-      const close = classEnd(pattern, i);
-      if (close === -1) {
-        out += '\\[';
-      } else {
-        const body = pattern.slice(i + 1, close);
-        out += '[' + (body.startsWith('!') ? '^' + body.slice(1) : body) + ']';
-        i = close;
-      }
-    } else if (c === ']') {
-      out += '\\]';
-    } else if (c === '{') {
-      braces++;
-      out += c;
-    } else if (c === '}') {
-      if (braces > 0) {
-        braces--;
-        out += c;
-      } else {
-        out += '\\}';
-      }
-    } else if (REGEX_SYNTAX.has(c)) {
-      out += '\\' + c;
+    if (c === '\\' && i + 1 < pattern.length) {
+      const next = pattern[++i]!;
+      out += next === '/' ? '/' : c + next;
     } else {
       out += c;
     }
@@ -118,63 +95,71 @@ function toPicomatchGlob(pattern: string): string {
   return out;
 }
 
-/**
- * Keys are matched by code point, so `?` takes a whole emoji: the expression is compiled with
- * the `u` flag, which rejects identity escapes such as `\-` or `\%` that picomatch emits;
- * those become `\xHH`, which means the same character.
- */
-function toUnicodeSource(source: string): string {
-  return source.replace(/\\([\x20-\x7e])/g, (escape, c: string) =>
-    /[A-Za-z0-9^$\\.*+?()[\]{}|/]/.test(c) ? escape : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'),
+/** A compiled pattern: `test(key)` tells whether the pattern matches the whole key. */
+export class PatternMatcher {
+  /** The pattern as written. */
+  readonly pattern: string;
+  readonly #alternatives: readonly ReturnType<typeof compileAlternative>[];
+
+  /** @internal Use {@link compilePattern}. */
+  constructor(pattern: string, alternatives: readonly ReturnType<typeof compileAlternative>[]) {
+    this.pattern = pattern;
+    this.#alternatives = alternatives;
+  }
+
+  /** Whether `key` (the whole of it) matches; O(key length × pattern length). */
+  test(key: string): boolean {
+    const alternatives = this.#alternatives;
+    if (alternatives.length === 1) return matchSegments(alternatives[0]!, key);
+    for (let i = 0; i < alternatives.length; i++) if (matchSegments(alternatives[i]!, key)) return true;
+    return false;
+  }
+}
+
+/** Compiles a pattern once, for many keys; throws a TypeError/RangeError naming `name` for a bad one. */
+export function compilePattern(pattern: string, name = 'pattern'): PatternMatcher {
+  assertPattern(pattern, name);
+  const refuse: Refusal = (why) => new RangeError(`${name} ${JSON.stringify(pattern)} ${why}`);
+  const plain = plainSlashes(pattern);
+  const alternatives = plain.includes('{') ? expandBraces(plain, refuse) : [plain];
+  let expanded = 0;
+  for (const alternative of alternatives) expanded += alternative.length;
+  if (expanded > MAX_EXPANDED_LENGTH) {
+    throw refuse(`expands to ${alternatives.length} alternatives of ${expanded} characters in all; braces may spell at most ${MAX_EXPANDED_LENGTH} characters (and ${MAX_ALTERNATIVES} alternatives)`);
+  }
+  return new PatternMatcher(
+    pattern,
+    alternatives.map((alternative) => {
+      if (alternative.startsWith('./')) {
+        throw refuse(`has an alternative starting with "./" (${JSON.stringify(alternative)}); patterns match whole keys, write it without the "./"`);
+      }
+      const unclosed = unclosedBrace(alternative);
+      if (unclosed !== -1) {
+        throw refuse(`is not a valid glob: the { at index ${unclosed} of ${JSON.stringify(alternative)} is never closed; close it, or escape it (\\{) for the text`);
+      }
+      return compileAlternative(collapseGlobstars(alternative), refuse);
+    }),
   );
 }
 
-/** Compiles a pattern to an anchored regular expression over the key text. */
-export function compilePattern(pattern: string, name = 'pattern'): RegExp {
-  assertPattern(pattern, name);
-  const refuse: Refusal = (why) => new RangeError(`${name} ${JSON.stringify(pattern)} ${why}`);
-  const alternatives = pattern.includes('{') ? expandBraces(pattern, refuse) : [pattern];
-  const sources = alternatives.map((alternative) => globSource(collapseGlobstars(alternative), refuse));
-  let source = sources.length === 1 ? sources[0]! : `^(?:${sources.map((s) => `(?:${stripAnchors(s)})`).join('|')})$`;
-  source = source.replace(DOT_SEGMENT_GUARD, '');
-  source = source.replace(NON_EMPTY_GUARD, '');
-  // A globstar between segments (`a/**/b`) also lets picomatch end the key right there, safe
-  // only with the non-empty guard just removed: without it `a/**/*` would match `a`. Between
-  // segments it needs at least the one `/` (P3, P4).
-  source = source.replace(MIDDLE_GLOBSTAR_END, '|\\/)');
-  try {
-    // `s`: a globstar's `.` must also cross line breaks, or `users/**` would not guard `users/a\nb`.
-    return new RegExp(toUnicodeSource(source), 'us');
-  } catch (cause) {
-    throw new RangeError(`${name} ${JSON.stringify(pattern)} is not a valid glob`, { cause });
+/** Index of a `{` (outside escapes and classes) that no `}` closes, or -1. Braces left after expansion are text. */
+function unclosedBrace(p: string): number {
+  const open: number[] = [];
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') i++;
+    else if (c === '[') {
+      const close = classEnd(p, i);
+      if (close !== -1) i = close;
+    } else if (c === '{') open.push(i);
+    else if (c === '}') open.pop();
   }
-}
-
-/** picomatch's expression for one alternative of a pattern (its comma braces expanded), before the adjustments. */
-function globSource(glob: string, refuse: Refusal): string {
-  // A brace alternative may be empty (`{,a}`): it matches only the empty key, which no key is.
-  if (glob === '') return '^$';
-  if (glob.startsWith('./')) {
-    throw refuse(`has an alternative starting with "./" (${JSON.stringify(glob)}); patterns match whole keys, write it without the "./"`);
-  }
-  // `users/**` must also match `users` (P4): picomatch's strict-slash output needs the
-  // trailing `/**` made optional, which it does itself for a globstar in the middle.
-  const compile = (g: string): string => {
-    const source = picomatch.makeRe(toPicomatchGlob(g), OPTIONS).source;
-    // picomatch's expression for a glob it cannot read.
-    if (source === '$^') throw refuse('is not a valid glob (unbalanced brace or bracket?)');
-    return source;
-  };
-  if (glob.endsWith('/**') && glob.length > 3) {
-    return `^(?:(?:${stripAnchors(compile(glob.slice(0, -3)))})|(?:${stripAnchors(compile(glob))}))$`;
-  }
-  return compile(glob);
+  return open.length > 0 ? open[0]! : -1;
 }
 
 /**
  * `**` twice in a row matches exactly what one `**` matches (zero or more segments, P3/P4), so
- * a run of whole-segment globstars compiles as one. This keeps `a/**` the only shape with a
- * trailing globstar: `a/**\/**` compiled as written would not match `a`.
+ * a run of whole-segment globstars compiles as one.
  */
 function collapseGlobstars(pattern: string): string {
   if (!pattern.includes('**/**')) return pattern;
@@ -182,11 +167,7 @@ function collapseGlobstars(pattern: string): string {
   return segments.filter((segment, i) => !(segment === '**' && segments[i - 1] === '**')).join('/');
 }
 
-function stripAnchors(source: string): string {
-  return source.replace(/^\^/, '').replace(/\$$/, '');
-}
-
-/** One-off match, for tests and tools; the engine compiles once and reuses the RegExp. */
+/** One-off match, for tests and tools; the engine compiles once and reuses the matcher. */
 export function matchPattern(pattern: string, key: string): boolean {
   return compilePattern(pattern).test(key);
 }
