@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditSink } from '../contracts.js';
 
-export interface AuditSinkSuiteOptions {
+/** Options of {@link runAuditSinkSuite}; `S` is the sink class the factory makes, which `reopen` sees. */
+export interface AuditSinkSuiteOptions<S extends AuditSink = AuditSink> {
   /** A fresh, empty sink for each test. */
-  factory: () => AuditSink | Promise<AuditSink>;
+  factory: () => S | Promise<S>;
   /** For persistent sinks: closes `sink` and opens it again on the same data. */
-  reopen?: (sink: AuditSink) => AuditSink | Promise<AuditSink>;
+  reopen?: (sink: S) => AuditSink | Promise<AuditSink>;
   name?: string;
 }
 
@@ -21,11 +22,14 @@ function entry(i: number, over: Partial<AuditEntry> = {}): AuditEntry {
   };
 }
 
-/** The behaviour every {@link AuditSink} must have (rules A2, A3). */
-export function runAuditSinkSuite({ factory, reopen, name = 'AuditSink' }: AuditSinkSuiteOptions): void {
+/**
+ * The behaviour every {@link AuditSink} must have (rules A2, A3). Call it at the top level of
+ * a test file run by vitest (3 or later, an optional peer dependency you install).
+ */
+export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, reopen, name = 'AuditSink' }: AuditSinkSuiteOptions<S>): void {
   describe(`${name} contract`, () => {
     let open: AuditSink[] = [];
-    const make = async () => {
+    const make = async (): Promise<S> => {
       const sink = await factory();
       open.push(sink);
       return sink;

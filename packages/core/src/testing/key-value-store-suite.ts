@@ -1,24 +1,32 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KeyValueStore } from '../contracts.js';
 
-export interface KeyValueStoreSuiteOptions {
+/**
+ * Options of {@link runKeyValueStoreSuite}. `S` is the store class the factory makes, so
+ * `reopen` sees that class: `reopen: async (store) => { await store.close(); return MyStore.open(store.location); }`.
+ */
+export interface KeyValueStoreSuiteOptions<S extends KeyValueStore = KeyValueStore> {
   /** A fresh, empty, open store for each test. */
-  factory: () => KeyValueStore | Promise<KeyValueStore>;
+  factory: () => S | Promise<S>;
   /**
    * For persistent stores: closes `store` and opens it again on the same data, proving
    * writes survived. Omit for in-memory stores.
    */
-  reopen?: (store: KeyValueStore) => KeyValueStore | Promise<KeyValueStore>;
+  reopen?: (store: S) => KeyValueStore | Promise<KeyValueStore>;
   name?: string;
 }
 
 const b = (s: string) => Buffer.from(s);
 
-/** The behaviour every {@link KeyValueStore} must have. Call it inside a vitest file. */
-export function runKeyValueStoreSuite({ factory, reopen, name = 'KeyValueStore' }: KeyValueStoreSuiteOptions): void {
+/**
+ * The behaviour every {@link KeyValueStore} must have. Call it at the top level of a test
+ * file run by vitest (3 or later; `@sochdb-policy/core/testing` imports `describe`, `it`,
+ * `expect` and `afterEach` from `vitest`, an optional peer dependency you install).
+ */
+export function runKeyValueStoreSuite<S extends KeyValueStore = KeyValueStore>({ factory, reopen, name = 'KeyValueStore' }: KeyValueStoreSuiteOptions<S>): void {
   describe(`${name} contract`, () => {
     let open: KeyValueStore[] = [];
-    const make = async () => {
+    const make = async (): Promise<S> => {
       const store = await factory();
       open.push(store);
       return store;
@@ -84,6 +92,17 @@ export function runKeyValueStoreSuite({ factory, reopen, name = 'KeyValueStore' 
       await Promise.all(Array.from({ length: 200 }, (_, i) => store.put(b(`k${i}`), b(`v${i}`))));
       const values = await Promise.all(Array.from({ length: 200 }, (_, i) => store.get(b(`k${i}`))));
       values.forEach((v, i) => expect(Buffer.from(v!).toString()).toBe(`v${i}`));
+    });
+
+    it('rejects put, get and delete after close (rule E2)', async () => {
+      // The engine reports a failing store as the store's own error (conformance errors/storage-*);
+      // a store that keeps answering after close() hides that it is gone.
+      const store = await make();
+      await store.put(b('k'), b('v'));
+      await store.close();
+      await expect(store.put(b('k'), b('w'))).rejects.toBeInstanceOf(Error);
+      await expect(store.get(b('k'))).rejects.toBeInstanceOf(Error);
+      await expect(store.delete(b('k'))).rejects.toBeInstanceOf(Error);
     });
 
     if (reopen) {

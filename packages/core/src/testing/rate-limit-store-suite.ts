@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BucketRequest, RateLimitStore } from '../contracts.js';
 
-export interface RateLimitStoreSuiteOptions {
+/** Options of {@link runRateLimitStoreSuite}; `S` is the store class the factory makes. */
+export interface RateLimitStoreSuiteOptions<S extends RateLimitStore = RateLimitStore> {
   /** A fresh store, with no buckets, for each test. */
-  factory: () => RateLimitStore | Promise<RateLimitStore>;
+  factory: () => S | Promise<S>;
   /**
    * Whether the store follows the `now` it is given. Stores with their own clock (Redis
    * `TIME`) say false; the refill tests then wait real time instead. @default true
@@ -16,8 +17,11 @@ let unique = 0;
 const bucket = (capacity: number, windowMs = 60_000): BucketRequest => ({ key: `suite:${process.pid}:${Date.now()}:${unique++}`, capacity, windowMs });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The behaviour every {@link RateLimitStore} must have (rules R3, R4, R7). */
-export function runRateLimitStoreSuite({ factory, usesCallerClock = true, name = 'RateLimitStore' }: RateLimitStoreSuiteOptions): void {
+/**
+ * The behaviour every {@link RateLimitStore} must have (rules R3, R4, R7). Call it at the top
+ * level of a test file run by vitest (3 or later, an optional peer dependency you install).
+ */
+export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore>({ factory, usesCallerClock = true, name = 'RateLimitStore' }: RateLimitStoreSuiteOptions<S>): void {
   describe(`${name} contract`, () => {
     let open: RateLimitStore[] = [];
     const make = async () => {
