@@ -30,6 +30,36 @@ export function keyText(key: Uint8Array): string {
 }
 
 /**
+ * A private copy of caller bytes: what the engine checks, stores and audits must be exactly
+ * what the caller passed at the moment of the call, whatever the caller (or anyone holding
+ * the same memory) does to its buffer afterwards. A string is encoded into new bytes; a
+ * Buffer or Uint8Array is copied into memory of its own (not Node's shared buffer pool, so
+ * no other Buffer's `.buffer` reaches it). Throws a TypeError naming `name` for anything else.
+ */
+export function ownBytes(input: unknown, name: string): Buffer {
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  if (input instanceof Uint8Array) return copyBytes(input);
+  throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${describe(input)}`);
+}
+
+/** A copy of `bytes` in memory of its own. */
+export function copyBytes(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+/** {@link ownBytes} for a key: not empty and at most `maxBytes` long. */
+export function ownKey(input: unknown, maxBytes: number, name = 'key'): Buffer {
+  const key = ownBytes(input, name);
+  if (key.length === 0) throw new RangeError(`${name} must not be empty`);
+  if (key.length > maxBytes) {
+    throw new RangeError(`${name} is ${key.length} bytes long; this engine accepts keys of 1 to ${maxBytes} bytes (options.maxKeyBytes)`);
+  }
+  return key;
+}
+
+/**
  * {@link keyText} of `key`, which was made from `given`: a caller who passed a string already
  * has the text, so it is not decoded again. Only a well-formed string round-trips through
  * UTF-8 unchanged; one with a lone surrogate is decoded like any other bytes.

@@ -1,70 +1,151 @@
 import type { Operation } from './actions.js';
-import { describe } from './bytes.js';
+import { copyBytes, describe } from './bytes.js';
 
 /** The caller's per-operation context: a map from string to string (rule C1). */
 export type ContextMap = Readonly<Record<string, string>>;
 
 const EMPTY: ContextMap = Object.freeze({});
+const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
- * Validates the caller's context. `undefined`/`null` mean an empty context (rule C2);
- * entries whose value is `undefined` are dropped; any other non-string value is a TypeError
- * naming the entry, so a typo such as `{ agent_id: 42 }` cannot silently fall into the
- * `unknown` rate-limit bucket.
+ * Validates the caller's context and returns a frozen copy of it. `undefined`/`null` mean an
+ * empty context (rule C2); entries whose value is `undefined` are dropped; any other
+ * non-string value is a TypeError naming the entry, so a typo such as `{ agent_id: 42 }`
+ * cannot silently fall into the `unknown` rate-limit bucket.
+ *
+ * The copy is what makes the context trustworthy: only own enumerable properties count (an
+ * inherited `agent_id` is not the caller's), each property is read exactly once (a getter or
+ * Proxy cannot answer one thing to the rate limiter and another to a hook), the caller's object
+ * is never handed to hooks, and a string with a lone surrogate becomes well-formed the way a key
+ * does (U+FFFD, rule P7), so every stage sees and records the same text.
  */
 export function normalizeContext(input: unknown, name = 'context'): ContextMap {
   if (input === undefined || input === null) return EMPTY;
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new TypeError(`${name} must be an object mapping strings to strings, got ${describe(input)}`);
   }
-  let copy: Record<string, string> | undefined;
-  // for-in rather than Object.keys: no array per operation. Inherited keys are skipped, as
-  // Object.keys would.
+  const copy: Record<string, string> = {};
+  let empty = true;
+  // for-in rather than Object.keys: no array per operation.
   for (const k in input) {
-    if (!Object.prototype.hasOwnProperty.call(input, k)) continue;
-    const v = (input as Record<string, unknown>)[k];
-    if (typeof v === 'string') continue;
-    if (v !== undefined) throw new TypeError(`${name}.${k} must be a string, got ${describe(v)}`);
-    copy ??= { ...(input as Record<string, string>) };
-    delete copy[k];
+    if (!hasOwn.call(input, k)) continue;
+    const v: unknown = (input as Record<string, unknown>)[k];
+    if (typeof v !== 'string') {
+      if (v !== undefined) throw new TypeError(`${name}.${k} must be a string, got ${describe(v)}`);
+      continue;
+    }
+    const text = (v as unknown as WellFormed).isWellFormed() ? v : (v as unknown as WellFormed).toWellFormed();
+    // An own `__proto__` entry is data like any other; plain assignment would set the prototype.
+    if (k === '__proto__') Object.defineProperty(copy, k, { value: text, enumerable: true });
+    else copy[k] = text;
+    empty = false;
   }
-  return copy ?? (input as ContextMap);
+  return empty ? EMPTY : Object.freeze(copy);
 }
 
+// String.prototype.isWellFormed/toWellFormed are in Node 20 but not in TypeScript's ES2022 library.
+interface WellFormed {
+  isWellFormed(): boolean;
+  toWellFormed(): string;
+}
+
+/** A context value by name: own properties only, so `constructor` or `toString` are not values. */
+export function contextValue(context: ContextMap, name: string): string | undefined {
+  return hasOwn.call(context, name) ? context[name] : undefined;
+}
+
+/** Engine-only methods of {@link PolicyContext}: not exported from the package. */
+export const SET_VALUE = Symbol('setValue');
+export const NEXT_HOOK = Symbol('nextHook');
+
 /**
- * What a hook handler receives. `value` is the value being written (before/after write), the
- * stored value (after read), or null (before read, delete). A handler may set `modifiedValue`
- * and return MODIFY (rule H4), or return bytes directly.
+ * What a hook handler receives (rules H2–H4). Everything on it is read-only: a hook changes
+ * what is stored or returned only by answering MODIFY. `key` and `value` are copies made for
+ * each hook that reads them, so writing into them changes nothing else; `custom` is frozen.
  */
 export class PolicyContext {
-  readonly operation: Operation;
-  /** The key as bytes. */
-  readonly key: Buffer;
-  /** The key as UTF-8 text (invalid bytes replaced by U+FFFD). */
-  readonly keyText: string;
-  value: Buffer | null;
-  readonly agentId: string | undefined;
-  readonly sessionId: string | undefined;
-  /** Milliseconds from the engine's clock when the operation started. */
-  readonly timestamp: number;
-  /** The caller's whole context map, including `agent_id` and `session_id`. */
-  readonly custom: ContextMap;
   /** Set with MODIFY to replace the value (Go/Node style, rule H4). Reset before each hook. */
   modifiedValue: Buffer | Uint8Array | string | undefined = undefined;
+  // Private fields behind getters: assigning to any of them throws (a hook in strict code
+  // fails closed) instead of silently changing what later stages see.
+  readonly #operation: Operation;
+  readonly #key: Buffer;
+  readonly #keyText: string;
+  #value: Buffer | null;
+  readonly #custom: ContextMap;
+  readonly #agentId: string | undefined;
+  readonly #sessionId: string | undefined;
+  readonly #timestamp: number;
+  #keyCopy: Buffer | undefined = undefined;
+  #valueCopy: Buffer | undefined = undefined;
 
   constructor(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number) {
-    this.operation = operation;
-    this.key = key;
-    this.keyText = keyText;
-    this.value = value;
-    this.custom = custom;
-    this.agentId = custom.agent_id;
-    this.sessionId = custom.session_id;
-    this.timestamp = timestamp;
+    this.#operation = operation;
+    this.#key = key;
+    this.#keyText = keyText;
+    this.#value = value;
+    this.#custom = custom;
+    this.#agentId = contextValue(custom, 'agent_id');
+    this.#sessionId = contextValue(custom, 'session_id');
+    this.#timestamp = timestamp;
+  }
+
+  get operation(): Operation {
+    return this.#operation;
+  }
+
+  /** The key as UTF-8 text (invalid bytes replaced by U+FFFD). */
+  get keyText(): string {
+    return this.#keyText;
+  }
+
+  get agentId(): string | undefined {
+    return this.#agentId;
+  }
+
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** Milliseconds from the engine's clock when the operation started. */
+  get timestamp(): number {
+    return this.#timestamp;
+  }
+
+  /** The caller's whole context map (a frozen copy), including `agent_id` and `session_id`. */
+  get custom(): ContextMap {
+    return this.#custom;
+  }
+
+  /** The key as bytes: this hook's own copy. */
+  get key(): Buffer {
+    return (this.#keyCopy ??= copyBytes(this.#key));
+  }
+
+  /**
+   * The value being written (before/after write), the stored value (after read), or null
+   * (before read, delete): this hook's own copy.
+   */
+  get value(): Buffer | null {
+    if (this.#value === null) return null;
+    return (this.#valueCopy ??= copyBytes(this.#value));
   }
 
   /** A context value by name, or undefined (rule C1). */
   get(name: string): string | undefined {
-    return Object.prototype.hasOwnProperty.call(this.custom, name) ? this.custom[name] : undefined;
+    return contextValue(this.#custom, name);
+  }
+
+  /** The value later hooks see. */
+  [SET_VALUE](value: Buffer | null): void {
+    this.#value = value;
+    this.#valueCopy = undefined;
+  }
+
+  /** Called before each hook, so no hook sees another hook's copies or modifiedValue. */
+  [NEXT_HOOK](): void {
+    this.modifiedValue = undefined;
+    this.#keyCopy = undefined;
+    this.#valueCopy = undefined;
   }
 }

@@ -1,11 +1,12 @@
 import { isPolicyTrigger, PolicyAction, PolicyTrigger, type Operation } from './actions.js';
 import { normalizeAuditQuery } from './audit/audit-query.js';
-import { describe, keyTextOf, toBuffer, toKey, type BytesLike } from './bytes.js';
+import { describe, keyTextOf, ownBytes, ownKey, toBuffer, type BytesLike } from './bytes.js';
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink, BucketRequest, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
-import { normalizeContext, PolicyContext } from './context.js';
+import { NEXT_HOOK, normalizeContext, PolicyContext, SET_VALUE } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
 import { toDecision, type Decision, type PolicyHandler } from './hooks/handler.js';
 import { isThenable } from './thenable.js';
+import { parseTimeouts, StepTimeout, type Deadline, type PolicyTimeouts, type TimeoutStage } from './timeouts.js';
 import { HookIndex, type IndexedHook } from './hooks/hook-index.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
@@ -26,7 +27,18 @@ export interface PolicyEngineOptions {
   auditFailure?: 'closed' | 'open';
   /** Called with audit errors when `auditFailure` is `'open'`. @default undefined */
   onAuditError?: (error: unknown, entry: AuditEntry) => void;
+  /**
+   * Longest key accepted, in bytes (UTF-8 for string keys); a longer key is a RangeError and
+   * nothing runs. Bounds the work any one key can cost. @default 65536
+   */
+  maxKeyBytes?: number;
+  /** Milliseconds each step may stay pending before the operation fails with code `timeout`. */
+  timeouts?: PolicyTimeouts;
 }
+
+export const DEFAULT_MAX_KEY_BYTES = 65_536;
+// Buffers cannot be longer than this anyway.
+const MAX_MAX_KEY_BYTES = 2 ** 31 - 1;
 
 export interface EnableAuditOptions {
   /** Newest entries the in-memory log keeps (rule A1). @default 10000 */
@@ -51,13 +63,15 @@ export class PolicyEngine {
   readonly #limitsFor: Record<Operation, LimitBuckets[]> = { read: [], write: [], delete: [] };
   readonly #rateLimitStore: RateLimitStore;
   readonly #audit: AuditTrail;
+  readonly #maxKeyBytes: number;
+  readonly #deadlines: Record<keyof PolicyTimeouts, Deadline>;
 
   constructor(db: KeyValueStore, options: PolicyEngineOptions = {}) {
     if (db === null || typeof db !== 'object' || typeof db.get !== 'function' || typeof db.put !== 'function' || typeof db.delete !== 'function') {
       throw new TypeError(`db must be a KeyValueStore with get, put and delete methods, got ${describe(db)}`);
     }
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
-    const { clock = Date.now, auditSink, rateLimitStore, auditFailure = 'closed', onAuditError } = options;
+    const { clock = Date.now, auditSink, rateLimitStore, auditFailure = 'closed', onAuditError, maxKeyBytes = DEFAULT_MAX_KEY_BYTES } = options;
     if (typeof clock !== 'function') throw new TypeError(`options.clock must be a function, got ${describe(clock)}`);
     if (auditSink !== undefined && (typeof auditSink?.append !== 'function' || typeof auditSink.query !== 'function')) {
       throw new TypeError(`options.auditSink must be an AuditSink with append and query methods, got ${describe(auditSink)}`);
@@ -71,10 +85,15 @@ export class PolicyEngine {
     if (onAuditError !== undefined && typeof onAuditError !== 'function') {
       throw new TypeError(`options.onAuditError must be a function, got ${describe(onAuditError)}`);
     }
+    if (typeof maxKeyBytes !== 'number' || !Number.isInteger(maxKeyBytes) || maxKeyBytes < 1 || maxKeyBytes > MAX_MAX_KEY_BYTES) {
+      throw new RangeError(`options.maxKeyBytes must be an integer from 1 to ${MAX_MAX_KEY_BYTES}, got ${describe(maxKeyBytes)}`);
+    }
+    this.#deadlines = parseTimeouts(options.timeouts);
+    this.#maxKeyBytes = maxKeyBytes;
     this.db = db;
     this.#clock = clock;
     this.#rateLimitStore = rateLimitStore ?? new MemoryRateLimitStore();
-    this.#audit = new AuditTrail({ sink: auditSink, failOpen: auditFailure === 'open', onError: onAuditError });
+    this.#audit = new AuditTrail({ sink: auditSink, failOpen: auditFailure === 'open', onError: onAuditError, deadline: this.#deadlines.audit });
     for (const trigger of Object.values(PolicyTrigger)) this.#hooks.set(trigger, new HookIndex<PolicyHandler>());
   }
 
@@ -165,8 +184,9 @@ export class PolicyEngine {
 
   /** Writes `value` under `key` if the policies allow it (rule O1). */
   async put(key: BytesLike, value: BytesLike, context?: PolicyCallContext): Promise<void> {
-    const k = toKey(key);
-    const v = toBuffer(value, 'value');
+    // Private copies first: what the hooks approve is exactly what storage and audit see.
+    const k = ownKey(key, this.#maxKeyBytes);
+    const v = ownBytes(value, 'value');
     const ctx = this.#context('write', k, v, context, key);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
@@ -175,11 +195,11 @@ export class PolicyEngine {
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     const written = decision.action === PolicyAction.MODIFY && decision.value !== undefined ? decision.value : v;
     try {
-      await this.db.put(k, written);
+      await this.#deadlines.storage.race(this.db.put(k, written));
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
-    ctx.value = written;
+    ctx[SET_VALUE](written);
     const after = this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx);
     if (after instanceof Promise) await after;
     const audited = this.#audit.record(ctx, 'allowed');
@@ -188,7 +208,7 @@ export class PolicyEngine {
 
   /** Reads `key` if the policies allow it; null when absent or withheld by `after_read` (rule O2). */
   async get(key: BytesLike, context?: PolicyCallContext): Promise<Buffer | null> {
-    const k = toKey(key);
+    const k = ownKey(key, this.#maxKeyBytes);
     const ctx = this.#context('read', k, null, context, key);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
@@ -197,7 +217,7 @@ export class PolicyEngine {
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     let stored: Uint8Array | null | undefined;
     try {
-      stored = await this.db.get(k);
+      stored = await this.#deadlines.storage.race(this.db.get(k));
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
@@ -205,7 +225,7 @@ export class PolicyEngine {
     let value: Buffer | null = null;
     if (stored !== null && stored !== undefined) {
       value = toBuffer(stored, 'stored value');
-      ctx.value = value;
+      ctx[SET_VALUE](value);
       let after = this.#evaluate(PolicyTrigger.AFTER_READ, ctx);
       if (after instanceof Promise) after = await after;
       if (after.action === PolicyAction.DENY) {
@@ -224,7 +244,7 @@ export class PolicyEngine {
 
   /** Deletes `key` if the policies allow it; a missing key succeeds (rules O3, O6). */
   async delete(key: BytesLike, context?: PolicyCallContext): Promise<void> {
-    const k = toKey(key);
+    const k = ownKey(key, this.#maxKeyBytes);
     const ctx = this.#context('delete', k, null, context, key);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
@@ -232,7 +252,7 @@ export class PolicyEngine {
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     try {
-      await this.db.delete(k);
+      await this.#deadlines.storage.race(this.db.delete(k));
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
@@ -263,7 +283,7 @@ export class PolicyEngine {
     } catch (cause) {
       return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
     }
-    return isThenable(answer) ? this.#admitLater(ctx, answer) : this.#checkAdmission(ctx, answer);
+    return isThenable(answer) ? this.#admitLater(ctx, this.#deadlines.rateLimit.race(answer)) : this.#checkAdmission(ctx, answer);
   }
 
   async #admitLater(ctx: PolicyContext, answer: PromiseLike<RateLimitDecision>): Promise<void> {
@@ -271,6 +291,7 @@ export class PolicyEngine {
     try {
       decision = await answer;
     } catch (cause) {
+      if (cause instanceof StepTimeout) return this.#fail(ctx, 'error', ViolationCode.TIMEOUT, cause, undefined, cause.stage);
       return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
     }
     return this.#checkAdmission(ctx, decision);
@@ -299,9 +320,9 @@ export class PolicyEngine {
       const hook = hooks[i]!;
       let decision: Decision;
       try {
-        ctx.modifiedValue = undefined;
+        ctx[NEXT_HOOK]();
         const result = hook.value(ctx);
-        if (isThenable(result)) return this.#evaluateLater(trigger, ctx, hooks, i, result);
+        if (isThenable(result)) return this.#evaluateLater(trigger, ctx, hooks, i, this.#deadlines.hook.race(result));
         decision = toDecision(result, ctx);
       } catch (cause) {
         return this.#hookFailed(trigger, ctx, hook, cause);
@@ -329,14 +350,17 @@ export class PolicyEngine {
     return this.#runHooks(trigger, ctx, hooks, at + 1);
   }
 
-  /** A handler threw or answered nonsense: fail closed, audited `error` (rule H10). */
+  /** A handler threw, answered nonsense or never answered: fail closed, audited `error` (rule H10). */
   async #hookFailed(trigger: PolicyTrigger, ctx: PolicyContext, hook: IndexedHook<PolicyHandler>, cause: unknown): Promise<never> {
-    const error = new PolicyViolation(ViolationCode.HOOK_FAILED, violationMessage(ViolationCode.HOOK_FAILED, ctx.operation), {
+    const timedOut = cause instanceof StepTimeout;
+    const code = timedOut ? ViolationCode.TIMEOUT : ViolationCode.HOOK_FAILED;
+    const error = new PolicyViolation(code, violationMessage(code, ctx.operation), {
       operation: ctx.operation,
       key: ctx.keyText,
       cause,
       trigger,
       pattern: hook.pattern,
+      stage: timedOut ? 'hook' : undefined,
     });
     await this.#audit.recordQuietly(ctx, 'error');
     throw error;
@@ -346,14 +370,18 @@ export class PolicyEngine {
     return this.#fail(ctx, 'denied', ViolationCode.DENIED);
   }
 
-  /** Storage errors escape as themselves, audited `error` (rule E2). */
+  /**
+   * Storage errors escape as themselves, audited `error` (rule E2); a storage call that never
+   * settled fails with code `timeout`.
+   */
   async #storageFailed(ctx: PolicyContext, error: unknown): Promise<never> {
+    if (error instanceof StepTimeout) return this.#fail(ctx, 'error', ViolationCode.TIMEOUT, error, undefined, error.stage);
     await this.#audit.recordQuietly(ctx, 'error');
     throw error;
   }
 
-  async #fail(ctx: PolicyContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number): Promise<never> {
+  async #fail(ctx: PolicyContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number, stage?: TimeoutStage): Promise<never> {
     await this.#audit.recordQuietly(ctx, result);
-    throw new PolicyViolation(code, violationMessage(code, ctx.operation), { operation: ctx.operation, key: ctx.keyText, cause, retryAfterMs });
+    throw new PolicyViolation(code, violationMessage(code, ctx.operation), { operation: ctx.operation, key: ctx.keyText, cause, retryAfterMs, stage });
   }
 }

@@ -1,4 +1,5 @@
 import type { Operation, PolicyTrigger } from './actions.js';
+import type { TimeoutStage } from './timeouts.js';
 
 /** Stable codes carried by every {@link PolicyViolation}; assert on these, not on messages. */
 export const ViolationCode = {
@@ -12,6 +13,12 @@ export const ViolationCode = {
   LIMITER_UNAVAILABLE: 'limiter_unavailable',
   /** The audit sink could not record the entry; the operation fails closed. */
   AUDIT_UNAVAILABLE: 'audit_unavailable',
+  /**
+   * A rate-limit store, hook, storage call or audit sink did not settle within its timeout
+   * (`options.timeouts`); `stage` says which. The operation's outcome in storage is unknown
+   * when the storage call timed out: a late write may still land.
+   */
+  TIMEOUT: 'timeout',
 } as const;
 export type ViolationCode = (typeof ViolationCode)[keyof typeof ViolationCode];
 
@@ -25,6 +32,8 @@ export interface PolicyViolationOptions {
   /** For {@link ViolationCode.HOOK_FAILED}: the trigger and pattern of the failing hook. */
   trigger?: PolicyTrigger;
   pattern?: string;
+  /** For {@link ViolationCode.TIMEOUT}: the step that did not settle. */
+  stage?: TimeoutStage;
 }
 
 /**
@@ -39,6 +48,7 @@ export class PolicyViolation extends Error {
   readonly retryAfterMs: number | undefined;
   readonly trigger: PolicyTrigger | undefined;
   readonly pattern: string | undefined;
+  readonly stage: TimeoutStage | undefined;
 
   constructor(code: ViolationCode, message: string, options: PolicyViolationOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -48,6 +58,7 @@ export class PolicyViolation extends Error {
     this.retryAfterMs = options.retryAfterMs;
     this.trigger = options.trigger;
     this.pattern = options.pattern;
+    this.stage = options.stage;
   }
 }
 
@@ -68,5 +79,7 @@ export function violationMessage(code: ViolationCode, operation: Operation): str
       return `${VERB[operation]} blocked: rate limiter unavailable`;
     case ViolationCode.AUDIT_UNAVAILABLE:
       return `${VERB[operation]} failed: audit log unavailable`;
+    case ViolationCode.TIMEOUT:
+      return `${VERB[operation]} failed: timed out`;
   }
 }

@@ -19,6 +19,7 @@ export {
 export { normalizeAuditQuery, matchesAuditQuery, DEFAULT_AUDIT_LIMIT } from './audit/audit-query.js';
 export { UNKNOWN_SCOPE_VALUE, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './limits/rate-limit.js';
 export { MemoryStore } from './memory/memory-store.js';
-export { MemoryAuditSink, DEFAULT_MAX_ENTRIES, type MemoryAuditSinkOptions } from './memory/memory-audit-sink.js';
+export { MemoryAuditSink, DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, type MemoryAuditSinkOptions } from './memory/memory-audit-sink.js';
 export { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
-export { PolicyEngine, type PolicyEngineOptions, type EnableAuditOptions, type PolicyCallContext } from './engine.js';
+export { PolicyEngine, DEFAULT_MAX_KEY_BYTES, type PolicyEngineOptions, type EnableAuditOptions, type PolicyCallContext } from './engine.js';
+export { DEFAULT_TIMEOUTS, StepTimeout, type PolicyTimeouts, type TimeoutStage } from './timeouts.js';

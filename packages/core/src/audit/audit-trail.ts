@@ -3,11 +3,14 @@ import type { PolicyContext } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { isThenable } from '../thenable.js';
 import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
+import { StepTimeout, type Deadline } from '../timeouts.js';
 
 export interface AuditTrailOptions {
   sink: AuditSink | undefined;
   failOpen: boolean;
   onError: ((error: unknown, entry: AuditEntry) => void) | undefined;
+  /** Bounds each `append` that returns a promise. */
+  deadline: Deadline;
 }
 
 /**
@@ -20,8 +23,10 @@ export class AuditTrail {
   #on: boolean;
   readonly #failOpen: boolean;
   readonly #onError: AuditTrailOptions['onError'];
+  readonly #deadline: Deadline;
 
-  constructor({ sink, failOpen, onError }: AuditTrailOptions) {
+  constructor({ sink, failOpen, onError, deadline }: AuditTrailOptions) {
+    this.#deadline = deadline;
     this.#sink = sink;
     this.#custom = sink !== undefined;
     this.#on = sink !== undefined;
@@ -71,10 +76,13 @@ export class AuditTrail {
       this.#failed(ctx, entry, cause);
       return undefined;
     }
-    return isThenable(done) ? this.#recordLater(ctx, entry, done) : undefined;
+    return isThenable(done) ? this.#recordLater(ctx, entry, this.#deadline.race(done)) : undefined;
   }
 
-  /** Records the outcome of an operation that is failing anyway: its own error wins. */
+  /**
+   * Records the outcome of an operation that is failing anyway: its own error wins. Bounded
+   * by the audit timeout like any append, so a hung sink cannot hold a failure forever.
+   */
   async recordQuietly(ctx: PolicyContext, result: AuditResult): Promise<void> {
     try {
       await this.record(ctx, result);
@@ -97,10 +105,12 @@ export class AuditTrail {
       this.#onError?.(cause, entry);
       return;
     }
-    throw new PolicyViolation(ViolationCode.AUDIT_UNAVAILABLE, violationMessage(ViolationCode.AUDIT_UNAVAILABLE, ctx.operation), {
+    const code = cause instanceof StepTimeout ? ViolationCode.TIMEOUT : ViolationCode.AUDIT_UNAVAILABLE;
+    throw new PolicyViolation(code, violationMessage(code, ctx.operation), {
       operation: ctx.operation,
       key: ctx.keyText,
       cause,
+      stage: code === ViolationCode.TIMEOUT ? 'audit' : undefined,
     });
   }
 }

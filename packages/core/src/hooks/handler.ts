@@ -1,5 +1,5 @@
 import { isPolicyAction, PolicyAction } from '../actions.js';
-import { describe, toBuffer } from '../bytes.js';
+import { describe, ownBytes } from '../bytes.js';
 import type { PolicyContext } from '../context.js';
 
 /** What a handler may return (rules H2–H4, H11). */
@@ -37,7 +37,7 @@ export function toDecision(result: unknown, ctx: PolicyContext): Decision {
     if (result === PolicyAction.MODIFY) return { action: result, value: modified(ctx.modifiedValue, 'ctx.modifiedValue') };
     throw new TypeError(`handler returned ${describe(result)}, which is not a PolicyAction`);
   }
-  if (result instanceof Uint8Array) return { action: PolicyAction.MODIFY, value: toBuffer(result, 'handler result') };
+  if (result instanceof Uint8Array) return { action: PolicyAction.MODIFY, value: ownBytes(result, 'handler result') };
   if (typeof result === 'object' && !Array.isArray(result) && isPolicyAction((result as { action?: unknown }).action)) {
     const { action, value } = result as { action: PolicyAction; value?: unknown };
     if (action !== PolicyAction.MODIFY) return action === PolicyAction.ALLOW ? ALLOW : action === PolicyAction.DENY ? DENY : LOG;
@@ -48,6 +48,10 @@ export function toDecision(result: unknown, ctx: PolicyContext): Decision {
   );
 }
 
+/**
+ * The replacement bytes, copied: a handler that keeps the buffer it returned (a shared
+ * redaction constant, say) cannot change what was stored or what a caller received.
+ */
 function modified(value: unknown, name: string): Buffer | undefined {
-  return value === undefined ? undefined : toBuffer(value, name);
+  return value === undefined ? undefined : ownBytes(value, name);
 }

@@ -1,0 +1,119 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PolicyAction } from './actions.js';
+import { normalizeContext } from './context.js';
+import { PolicyEngine } from './engine.js';
+import { MemoryStore } from './memory/memory-store.js';
+
+// Issue 10, items 10, 13 and 14: the context a hook, a limit and the audit see is one frozen
+// copy of the caller's own string properties (rules C1, C2, P7).
+
+/** Strings of UTF-16 code units, lone surrogates included. */
+const utf16 = fc
+  .array(fc.oneof(fc.integer({ min: 0xd800, max: 0xdfff }), fc.integer({ min: 0x20, max: 0x7e }), fc.constantFrom(0xd83d, 0xde00)), { maxLength: 12 })
+  .map((units) => String.fromCharCode(...units));
+
+function engine() {
+  const policy = new PolicyEngine(new MemoryStore()).enableAudit();
+  const seen: { agentId: string | undefined; sessionId: string | undefined; get: (n: string) => string | undefined }[] = [];
+  policy.beforeWrite('**', (ctx) => {
+    seen.push({ agentId: ctx.agentId, sessionId: ctx.sessionId, get: (n) => ctx.get(n) });
+  });
+  return { policy, seen };
+}
+
+describe('context (C1, C2; issue 10.13, 10.14)', () => {
+  it('inherited properties are not the caller’s: not agentId, not get(), not audited', async () => {
+    const { policy, seen } = engine();
+    const context = Object.create({ agent_id: 'admin', session_id: 's', role: 'root' }) as Record<string, string>;
+    await policy.put('k', 'v', context);
+    expect(seen[0]!.agentId).toBeUndefined();
+    expect(seen[0]!.sessionId).toBeUndefined();
+    expect(seen[0]!.get('role')).toBeUndefined();
+    const [entry] = await policy.getAuditLog();
+    expect(entry).toMatchObject({ agentId: null, sessionId: null });
+  });
+
+  it('a polluted Object.prototype does not give callers an agent id', async () => {
+    const { policy, seen } = engine();
+    (Object.prototype as Record<string, unknown>).agent_id = 'admin';
+    try {
+      await policy.put('k', 'v', {});
+      await policy.put('k', 'v', { session_id: 's' });
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).agent_id;
+    }
+    expect(seen.map((s) => s.agentId)).toEqual([undefined, undefined]);
+    expect((await policy.getAuditLog()).map((e) => e.agentId)).toEqual([null, null]);
+  });
+
+  it('names of Object.prototype members are not context values unless the caller set them', async () => {
+    const { policy, seen } = engine();
+    await policy.put('k', 'v', { agent_id: 'a' });
+    await policy.put('k', 'v', { constructor: 'c', toString: 't', __proto__: 'p' } as never);
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) expect(seen[0]!.get(name)).toBeUndefined();
+    const own = JSON.parse('{"constructor":"c","toString":"t","__proto__":"p"}') as Record<string, string>;
+    await policy.put('k', 'v', own);
+    expect(seen[2]!.get('constructor')).toBe('c');
+    expect(seen[2]!.get('toString')).toBe('t');
+    expect(seen[2]!.get('__proto__')).toBe('p');
+  });
+
+  it('each context property is read once: a getter cannot answer one thing to a limit and another to a hook or the audit', async () => {
+    const { policy, seen } = engine();
+    policy.addRateLimit('write', { maxPerMinute: 1, scope: 'agent_id' });
+    let reads = 0;
+    const context = {
+      get agent_id() {
+        reads++;
+        return reads === 1 ? 'agent-1' : 'admin';
+      },
+    };
+    await policy.put('k', 'v', context);
+    expect(reads).toBe(1);
+    expect(seen[0]!.agentId).toBe('agent-1');
+    // The bucket was agent-1's: a second caller named agent-1 is refused.
+    await expect(policy.put('k', 'v', { agent_id: 'agent-1' })).rejects.toMatchObject({ code: 'rate_limited' });
+    expect((await policy.getAuditLog()).map((e) => e.agentId)).toEqual(['agent-1', 'agent-1']);
+  });
+
+  it('a hook cannot change the caller’s context object or what later hooks see', async () => {
+    const policy = new PolicyEngine(new MemoryStore());
+    const context = { agent_id: 'agent', role: 'reader' };
+    const later: (string | undefined)[] = [];
+    policy.beforeWrite('**', (ctx) => {
+      try {
+        (ctx.custom as Record<string, string>).role = 'admin';
+      } catch {
+        // frozen: expected
+      }
+      return PolicyAction.LOG;
+    });
+    policy.beforeWrite('**', (ctx) => void later.push(ctx.get('role')));
+    await policy.put('k', 'v', context);
+    expect(later).toEqual(['reader']);
+    expect(context).toEqual({ agent_id: 'agent', role: 'reader' });
+    expect(Object.isFrozen(normalizeContext({ a: 'b' }))).toBe(true);
+  });
+
+  it('lone surrogates in context values become U+FFFD for hooks, limits and the audit alike (P7, issue 10.10)', async () => {
+    await fc.assert(
+      fc.asyncProperty(utf16, async (id) => {
+        const { policy, seen } = engine();
+        policy.addRateLimit('write', { maxPerMinute: 5, scope: 'agent_id' });
+        await policy.put('k', 'v', { agent_id: id });
+        const wellFormed = Buffer.from(id, 'utf8').toString('utf8');
+        expect(seen[0]!.agentId).toBe(wellFormed);
+        expect((await policy.getAuditLog())[0]!.agentId).toBe(wellFormed);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a context that is not an object of strings is a TypeError naming the entry', async () => {
+    const { policy } = engine();
+    await expect(policy.put('k', 'v', { agent_id: 42 } as never)).rejects.toThrow(/context\.agent_id must be a string, got number 42/);
+    await expect(policy.put('k', 'v', 'agent' as never)).rejects.toThrow(/context must be an object/);
+    expect(await policy.getAuditLog()).toEqual([]);
+  });
+});
