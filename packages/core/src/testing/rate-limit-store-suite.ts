@@ -107,6 +107,62 @@ export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore
         expect(admitted).toBeGreaterThanOrEqual(10 + 29);
       });
 
+      // Issue 10 item 4: take 5 at t, 5 more after the clock stepped back a window, then 10
+      // once it is at t again: 20 admitted at capacity 10 without any time passing.
+      it('never refills a bucket for time it already counted: a clock stepping back and forth adds nothing (rule R4)', async () => {
+        const store = await make();
+        const b = bucket(10); // 10 per minute
+        const t = 7_000_000;
+        let admitted = 0;
+        for (const [at, calls] of [[t, 5], [t - 60_000, 5], [t, 10], [t - 30_000, 10], [t, 10]] as const) {
+          for (let i = 0; i < calls; i++) if ((await store.consume([b], at)).allowed) admitted++;
+        }
+        expect(admitted).toBe(10);
+        // Time the bucket has not counted yet still refills it, once.
+        expect((await store.consume([b], t + 6_000)).allowed).toBe(true);
+        expect((await store.consume([b], t + 6_000)).allowed).toBe(false);
+      });
+
+      it('counts retryAfterMs from the caller\'s now when its clock is behind the bucket (rule R4)', async () => {
+        const store = await make();
+        const b = bucket(1, 1_000);
+        const t = 9_000_000;
+        expect((await store.consume([b], t)).allowed).toBe(true);
+        const answer = await store.consume([b], t - 500);
+        expect(answer.allowed).toBe(false);
+        expect(answer.retryAfterMs).toBe(1_500);
+      });
+
+      it('over random clock sequences with steps back, admits at most capacity + rate × (latest now − first now) (rule R4)', async () => {
+        // A seeded generator, so the suite needs no property-testing library and every run is the same.
+        const random = mulberry32(0x5eed);
+        const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
+        for (let run = 0; run < 60; run++) {
+          const store = await make();
+          const shapes = [bucket(int(1, 5), int(1, 4) * 1_000), bucket(int(1, 5), int(1, 4) * 1_000)];
+          const start = 20_000_000 + run * 1_000_000;
+          let now = start;
+          let latest = -Infinity;
+          const first: number[] = [];
+          const admitted = [0, 0];
+          for (let step = 0; step < 60; step++) {
+            const r = random();
+            // Mostly small steps forward; a third of them back, some by more than a window.
+            now += r < 0.5 ? int(0, 300) : r < 0.8 ? -int(0, 5_000) : int(0, 3_000);
+            if (now > latest) latest = now;
+            const picked = random() < 0.7 ? [0] : random() < 0.5 ? [1] : [0, 1];
+            for (const i of picked) first[i] ??= now;
+            const answer = await store.consume(picked.map((i) => shapes[i]!), now);
+            if (answer.allowed) for (const i of picked) admitted[i]!++;
+          }
+          for (const i of [0, 1]) {
+            const b = shapes[i]!;
+            const counted = first[i] === undefined ? 0 : latest - first[i]!;
+            expect(admitted[i]!, `run ${run}, bucket ${i}`).toBeLessThanOrEqual(b.capacity + (b.capacity * counted) / b.windowMs);
+          }
+        }
+      });
+
       it('tells how long until a retry can pass', async () => {
         const store = await make();
         const b = bucket(2, 1_000); // a token every 500 ms
@@ -127,4 +183,16 @@ export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore
       });
     }
   });
+}
+
+/** A small seeded pseudo-random generator (mulberry32): numbers in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
