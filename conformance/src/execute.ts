@@ -1,4 +1,4 @@
-import { PolicyEngine, PolicyTrigger, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore } from 'sochdb-policy';
+import { PolicyEngine, PolicyTrigger, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore } from '@sochdb-policy/core';
 import { showBytes, toBytes } from './bytes.js';
 import type { AuditSetup, Case, HookSpec, RateLimitSpec, Step } from './case-types.js';
 import { checkAuditEntries, checkOutcome, type Actual } from './expect.js';

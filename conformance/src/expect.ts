@@ -1,4 +1,4 @@
-import { PolicyViolation, type AuditEntry } from 'sochdb-policy';
+import { PolicyViolation, type AuditEntry } from '@sochdb-policy/core';
 import { sameBytes, showBytes, showSpec, toBytes } from './bytes.js';
 import type { AuditEntryExpectation, CallExpectation, Outcome } from './case-types.js';
 import type { Recorder } from './handlers.js';

@@ -1,5 +1,5 @@
-import { PolicyAction, type PolicyContext, type PolicyHandler } from 'sochdb-policy';
-import { allowAll, denyAll, logAndAllow, redactValue, requireAgentId } from 'sochdb-policy/policy';
+import { PolicyAction, type PolicyContext, type PolicyHandler } from '@sochdb-policy/core';
+import { allowAll, denyAll, logAndAllow, redactValue, requireAgentId } from '@sochdb-policy/helpers';
 import { toBytes } from './bytes.js';
 import type { Action, Condition, HandlerSpec } from './case-types.js';
 

@@ -1,4 +1,4 @@
-import type { Combination } from './adapters.js';
+import type { Combination } from './adapter-types.js';
 import type { Case } from './case-types.js';
 import { executeCase, sizesAuditLog } from './execute.js';
 
