@@ -15,6 +15,8 @@ policy.beforeWrite('system/*', (ctx) => {
   }
   return PolicyAction.ALLOW;
 });
+// ...and deletes: a write rule alone leaves system/config deletable by the same agent
+policy.beforeDelete('system/*', (ctx) => (ctx.agentId ? PolicyAction.DENY : PolicyAction.ALLOW));
 
 // Redact PII on read, when the caller asks for it
 policy.afterRead('users/*/email', (ctx) => (ctx.get('redact_pii') ? Buffer.from('[REDACTED]') : PolicyAction.ALLOW));
@@ -39,6 +41,7 @@ async function attempt(label: string, op: () => Promise<unknown>): Promise<void>
 await attempt('put users/alice', () => policy.put(Buffer.from('users/alice'), Buffer.from('data'), { agent_id: 'agent_001' }));
 await attempt('put system/config by agent', () => policy.put('system/config', 'malicious', { agent_id: 'rogue' }));
 await attempt('put system/config by operator', () => policy.put('system/config', 'v2', {}));
+await attempt('delete system/config by agent', () => policy.delete('system/config', { agent_id: 'rogue' }));
 await attempt('put users/alice/email', () => policy.put('users/alice/email', 'alice@example.com', { agent_id: 'agent_001' }));
 await attempt('get users/alice/email', () => policy.get('users/alice/email', { agent_id: 'agent_002' }));
 await attempt('get users/alice/email, redact_pii', () => policy.get('users/alice/email', { agent_id: 'agent_002', redact_pii: 'true' }));

@@ -54,6 +54,7 @@ describe('sochdb-policy facade', () => {
     const cwd = mkdtempSync(join(root, 'demo-'));
     const { stdout } = await promisify(execFile)(process.execPath, [join(repo, 'node_modules/tsx/dist/cli.mjs'), join(repo, 'docs/examples/quick-start.ts')], { cwd });
     expect(stdout).toMatch(/^denied\s+put system\/config by agent -> Write blocked by policy$/m);
+    expect(stdout).toMatch(/^denied\s+delete system\/config by agent -> Delete blocked by policy$/m);
     expect(stdout).toMatch(/^rate_limited\s+put users\/bob/m);
     expect(stdout).toMatch(/"\[REDACTED\]"/);
     expect(stdout).toMatch(/audit log:/);
