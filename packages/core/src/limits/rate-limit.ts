@@ -64,10 +64,10 @@ export function parseRateLimit(operation: unknown, maxOrOptions: unknown, scopeA
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
     throw new RangeError(`${where}maxPerMinute must be a positive integer, got ${describe(max)} (rule R8)`);
   }
-  const scope = options.scope ?? 'global';
+  const scope = options.scope === undefined ? 'global' : options.scope;
   if (typeof scope !== 'string') throw new TypeError(`${where}scope must be a string ('global', 'agent_id', 'session_id' or a context key), got ${describe(scope)}`);
   if (scope.length === 0) throw new RangeError(`${where}scope must not be empty, got ${describe(scope)} (rule R8)`);
-  const windowMs = options.windowMs ?? 60_000;
+  const windowMs = options.windowMs === undefined ? 60_000 : options.windowMs;
   if (typeof windowMs !== 'number' || !Number.isSafeInteger(windowMs) || windowMs < 1) {
     throw new RangeError(`${where}windowMs must be a positive integer (milliseconds), got ${describe(windowMs)}`);
   }
