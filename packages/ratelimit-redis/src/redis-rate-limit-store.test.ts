@@ -52,6 +52,69 @@ describe('RedisRateLimitStore options', () => {
     client.disconnect();
   });
 
+  // Issue 10 item 11: `redis://127.0.0.1:notaport` threw ioredis' bare "Invalid URL".
+  it.each([
+    ['redis://127.0.0.1:notaport', RangeError, /^options\.url must be redis:\/\/\[user:password@\]host\[:port\]\[\/db\] or rediss:\/\/… \(TLS\), got a string "redis:\/\/127\.0\.0\.1:notaport": the port must be an integer from 0 to 65535, got "notaport"$/],
+    ['redis://127.0.0.1:70000', RangeError, /the port must be an integer from 0 to 65535, got "70000"/],
+    ['http://127.0.0.1:6379', RangeError, /scheme "http:" is not redis: or rediss:/],
+    ['REDISS://127.0.0.1:6379', RangeError, /scheme "REDISS:" is not redis: or rediss: \(lower case\)/],
+    ['127.0.0.1:6379', RangeError, /got a string "127\.0\.0\.1:6379": .*scheme/],
+    ['redis:127.0.0.1', RangeError, /"redis:" must be followed by \/\//],
+    ['redis://', RangeError, /no host/],
+    ['redis://127.0.0.1:6379/db1', RangeError, /the path must be a database number such as \/0, got "\/db1"/],
+    ['redis://user:%zz@127.0.0.1:6379', RangeError, /the password holds a malformed %-escape/],
+    ['redis://a b:6379', RangeError, /not a valid URL/],
+    [42, TypeError, /options\.url must be a non-empty string, .* got number 42/],
+  ])('rejects the url %j, naming it, what it got and what it accepts', (url, type, message) => {
+    const make = () => new RedisRateLimitStore({ url: url as string });
+    expect(make).toThrow(type);
+    expect(make).toThrow(message);
+  });
+
+  it('never shows a password from a bad url', () => {
+    const make = () => new RedisRateLimitStore({ url: 'redis://user:s3cret@127.0.0.1:notaport/0' });
+    expect(make).toThrow(/got a string "redis:\/\/user:\*\*\*@127\.0\.0\.1:notaport\/0"/);
+    expect(make).not.toThrow(/s3cret/);
+  });
+
+  it('accepts the documented url forms without connecting', async () => {
+    for (const url of ['redis://127.0.0.1:1', 'redis://localhost', 'redis://:pw@127.0.0.1:1/3', 'rediss://user:p%40ss@[::1]:1/0', 'redis://127.0.0.1:1/']) {
+      const store = new RedisRateLimitStore({ url, redisOptions: { lazyConnect: true } });
+      await store.close();
+    }
+  });
+
+  it('names every other bad option, what it got and what it accepts', () => {
+    const client = new Redis({ lazyConnect: true });
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ client, timeout: 500 }, /^options\.timeout is not an option of RedisRateLimitStore; the options are url, client, redisOptions, clock, keyPrefix, hashTag, timeoutMs, insurance, onError$/],
+      [{ client, keyprefix: 'x' }, /options\.keyprefix is not an option/],
+      [{ client, clock: 'local' }, /^options\.clock must be 'server' or 'caller', got a string "local"$/],
+      [{ client, keyPrefix: 'a\uD800' }, /^options\.keyPrefix must be well-formed text \(no lone surrogate\), got a string/],
+      [{ client, hashTag: 'x\uDC00' }, /^options\.hashTag must be non-empty well-formed text without \{ or \}, got a string/],
+      [{ client, timeoutMs: '1000' }, /^options\.timeoutMs must be a number of milliseconds, got a string "1000"$/],
+      [{ client, timeoutMs: 2 ** 31 }, /^options\.timeoutMs must be an integer from 1 to 2147483647 \(milliseconds\), got number 2147483648$/],
+      [{ client, insurance: null }, /^options\.insurance must be a RateLimitStore with a consume method, got null$/],
+      [{ client, redisOptions: {} }, /^options\.redisOptions applies only with options\.url, got an object \(Object\) with options\.client$/],
+      [{ client, url: 'redis://x' }, /^options\.client and options\.url exclude each other: give one, got both/],
+      [{ url: 'redis://127.0.0.1:1', redisOptions: [] }, /^options\.redisOptions must be an object of ioredis options, got an array$/],
+      [{}, /^options\.url or options\.client is required/],
+    ];
+    for (const [options, message] of cases) expect(() => new RedisRateLimitStore(options as never), String(message)).toThrow(message);
+    expect(() => new RedisRateLimitStore([] as never)).toThrow(/^options must be an object \{ url \} or \{ client \}.*got an array$/);
+    client.disconnect();
+  });
+
+  it('rejects a bucket key with a lone surrogate and capacity × windowMs past 2^53, naming them', async () => {
+    const client = new Redis({ lazyConnect: true });
+    const store = new RedisRateLimitStore({ client, clock: 'caller' });
+    // Redis keys are bytes: 'a\uD800' and 'a\uFFFD' would be one key.
+    await expect(store.consume([{ key: 'a\uD800', capacity: 1, windowMs: 1 }], 0)).rejects.toThrow(/^buckets\[0\]\.key must be well-formed text \(no lone surrogate\)/);
+    await expect(store.consume([{ key: 'k', capacity: 2 ** 40, windowMs: 2 ** 20 }], 0)).rejects.toThrow(/^buckets\[0\]\.capacity × windowMs must be at most 9007199254740991, got 1099511627776 × 1048576$/);
+    expect(client.status).toBe('wait'); // never connected
+    client.disconnect();
+  });
+
   it('rejects bad buckets and, with the caller clock, a bad now, without calling Redis', async () => {
     const client = new Redis({ lazyConnect: true });
     const store = new RedisRateLimitStore({ client, clock: 'caller' });
