@@ -37,10 +37,33 @@ export interface PolicyViolationOptions {
 }
 
 /**
+ * Marks every PolicyViolation, whichever copy of this package made it: `Symbol.for` gives
+ * the same symbol in every copy (two versions installed side by side, a bundle and
+ * node_modules, ESM and CommonJS loaders).
+ */
+const BRAND: unique symbol = Symbol.for('@sochdb-policy/core.PolicyViolation') as never;
+
+/**
  * Raised when the policy engine blocks an operation (rule E1). Also exported as
  * `PolicyViolationError`, the Node SDK's name.
+ *
+ * `err instanceof PolicyViolation` and `PolicyViolation.isPolicyViolation(err)` are true
+ * also for a violation made by another installed copy of `@sochdb-policy/core`.
  */
 export class PolicyViolation extends Error {
+  /** True for a {@link PolicyViolation} from any copy of `@sochdb-policy/core`. */
+  static isPolicyViolation(value: unknown): value is PolicyViolation {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
+  }
+
+  /** `instanceof PolicyViolation` recognises violations from other copies of the package too. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass keeps the ordinary prototype-chain check.
+    if (this !== PolicyViolation) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return PolicyViolation.isPolicyViolation(value);
+  }
+
+
   override readonly name = 'PolicyViolation';
   readonly code: ViolationCode;
   readonly operation: Operation;
@@ -61,6 +84,9 @@ export class PolicyViolation extends Error {
     this.stage = options.stage;
   }
 }
+
+// On the prototype, not each instance: not enumerable, not in JSON or console output.
+Object.defineProperty(PolicyViolation.prototype, BRAND, { value: true });
 
 export { PolicyViolation as PolicyViolationError };
 
