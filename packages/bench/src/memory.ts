@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Row } from './row.js';
-import { measureMemory, type MemoryMode, type MemoryReport } from './memory-probe.js';
+import { measureMemory, RETURNING, type MemoryMode, type MemoryReport } from './memory-probe.js';
 
 export interface MemoryBenchOptions {
   /** Distinct agents, one call each. */
@@ -35,6 +35,7 @@ export async function benchLimiterMemory(options: MemoryBenchOptions): Promise<R
   const none = await measure('none', options.agents, options.inProcess);
   const ours = await measure('engine', options.agents, options.inProcess);
   const flexible = await measure('flexible', options.agents, options.inProcess);
+  const burst = await measure('burst', options.agents, options.inProcess);
   const agents = options.agents.toLocaleString('en-US');
   const group = '4. rate limiter';
   return [
@@ -50,7 +51,9 @@ export async function benchLimiterMemory(options: MemoryBenchOptions): Promise<R
       note:
         `peak RSS: ${mb(ours.peakRss)} with the per-agent limit, ${mb(none.peakRss)} for the same loop without it, ` +
         `${mb(flexible.peakRss)} for RateLimiterMemory (${flexible.peakBuckets.toLocaleString('en-US')} keys held); ` +
-        `${ours.callsPerRefill.toLocaleString('en-US')} calls per token refill`,
+        `${ours.callsPerRefill.toLocaleString('en-US')} calls per token refill; ` +
+        `after all ${agents} agents within one refill, a minute, and ${agents} calls from ${RETURNING.toLocaleString('en-US')} of them: ` +
+        `${(burst.heldAfterBurst ?? Number.NaN).toLocaleString('en-US')} buckets held, no sweep() called`,
     },
     {
       group,
