@@ -60,8 +60,13 @@ describe('RocksDBStore', () => {
   it('a second open of the same folder fails (RocksDB holds a lock)', async () => {
     const location = folder();
     const first = await RocksDBStore.open(location);
-    await expect(RocksDBStore.open(location)).rejects.toThrow();
+    const error = await RocksDBStore.open(location).then(() => null, (e: unknown) => e as Error & { code?: string; cause?: Error & { cause?: { code?: string } } });
+    expect(error?.code).toBe('LEVEL_LOCKED');
+    expect(error?.message).toBe(`RocksDB folder ${location} is in use: another process, or another open store in this process, holds its lock; close that one first or open another folder`);
+    expect(error?.cause?.cause?.code).toBe('LEVEL_LOCKED');
     await first.close();
+    // Once closed, the folder opens again.
+    await (await RocksDBStore.open(location)).close();
   });
 
   it('rejects a bad location and honours createIfMissing/errorIfExists', async () => {

@@ -39,9 +39,11 @@ export class RocksDBStore implements KeyValueStore {
   // batch is atomic, so its writes succeed or fail together.
   readonly #writes = new TickBatch<WriteOp, void>((ops) => this.#db.batch(ops, this.#sync ? SYNC : BUFFERS));
 
-  protected constructor(location: string, db: RocksLevel, sync: boolean) {
+  // `db` is typed `unknown` here so that the shipped declarations never name the binding's
+  // types: @nxtedition/rocksdb ships none, and a consumer with skipLibCheck off would fail.
+  protected constructor(location: string, db: unknown, sync: boolean) {
     this.location = location;
-    this.#db = db;
+    this.#db = db as RocksLevel;
     this.#sync = sync;
   }
 
@@ -60,7 +62,19 @@ export class RocksDBStore implements KeyValueStore {
     const { createIfMissing = true, errorIfExists = false, sync = false, rocksdb = {} } = options;
     if (createIfMissing) await mkdir(location, { recursive: true });
     const db = new RocksLevel(location, {});
-    await db.open({ ...rocksdb, createIfMissing, errorIfExists });
+    try {
+      await db.open({ ...rocksdb, createIfMissing, errorIfExists });
+    } catch (error) {
+      // abstract-level reports a locked folder as "Database is not open", the reason in `cause`.
+      const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
+      if (cause?.code === 'LEVEL_LOCKED') {
+        throw Object.assign(
+          new Error(`RocksDB folder ${location} is in use: another process, or another open store in this process, holds its lock; close that one first or open another folder`, { cause: error }),
+          { code: 'LEVEL_LOCKED' },
+        );
+      }
+      throw error;
+    }
     return Reflect.construct(this as unknown as typeof RocksDBStore, [location, db, sync]) as T;
   }
 
