@@ -30,7 +30,10 @@ async function attempt(label: string, op: () => Promise<unknown>): Promise<void>
   try {
     const result = await op();
     const shown = Buffer.isBuffer(result) ? JSON.stringify(result.toString()) : 'ok';
-    console.log(`allowed       ${label} -> ${shown}`);
+    // The audit log's newest entry says how the operation went: `redacted` for a read an
+    // afterRead hook replaced, `allowed` otherwise (getAuditLog returns oldest first).
+    const [entry] = await policy.getAuditLog({ limit: 1 });
+    console.log(`${(entry?.result ?? 'allowed').padEnd(13)} ${label} -> ${shown}`);
   } catch (error) {
     if (!(error instanceof PolicyViolation)) throw error;
     console.log(`${error.code.padEnd(13)} ${label} -> ${error.message}`);
