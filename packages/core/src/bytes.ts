@@ -31,10 +31,9 @@ export function keyText(key: Uint8Array): string {
 
 /**
  * A private copy of caller bytes: what the engine checks, stores and audits must be exactly
- * what the caller passed at the moment of the call, whatever the caller (or anyone holding
- * the same memory) does to its buffer afterwards. A string is encoded into new bytes; a
- * Buffer or Uint8Array is copied into memory of its own (not Node's shared buffer pool, so
- * no other Buffer's `.buffer` reaches it). Throws a TypeError naming `name` for anything else.
+ * what the caller passed at the moment of the call, whatever the caller does to its buffer
+ * afterwards. A string is encoded into new bytes; a Buffer or Uint8Array is copied. Throws a
+ * TypeError naming `name` for anything else.
  */
 export function ownBytes(input: unknown, name: string): Buffer {
   if (typeof input === 'string') return Buffer.from(input, 'utf8');
@@ -42,9 +41,12 @@ export function ownBytes(input: unknown, name: string): Buffer {
   throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${describe(input)}`);
 }
 
-/** A copy of `bytes` in memory of its own. */
+/**
+ * A copy of `bytes`. Small copies come from Node's buffer pool like any `Buffer.from`: a
+ * backing store per copy costs several times the copy itself in garbage collection.
+ */
 export function copyBytes(bytes: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  const copy = Buffer.allocUnsafe(bytes.byteLength);
   copy.set(bytes);
   return copy;
 }

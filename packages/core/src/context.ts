@@ -8,7 +8,8 @@ const EMPTY: ContextMap = Object.freeze({});
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
- * Validates the caller's context and returns a frozen copy of it. `undefined`/`null` mean an
+ * Validates the caller's context and returns a copy of it (frozen by {@link PolicyContext}
+ * when a hook first asks for it). `undefined`/`null` mean an
  * empty context (rule C2); entries whose value is `undefined` are dropped; any other
  * non-string value is a TypeError naming the entry, so a typo such as `{ agent_id: 42 }`
  * cannot silently fall into the `unknown` rate-limit bucket.
@@ -40,7 +41,7 @@ export function normalizeContext(input: unknown, name = 'context'): ContextMap {
     else copy[k] = text;
     empty = false;
   }
-  return empty ? EMPTY : Object.freeze(copy);
+  return empty ? EMPTY : copy;
 }
 
 // String.prototype.isWellFormed/toWellFormed are in Node 20 but not in TypeScript's ES2022 library.
@@ -73,6 +74,7 @@ export class PolicyContext {
   readonly #keyText: string;
   #value: Buffer | null;
   readonly #custom: ContextMap;
+  #customFrozen = false;
   readonly #agentId: string | undefined;
   readonly #sessionId: string | undefined;
   readonly #timestamp: number;
@@ -114,6 +116,12 @@ export class PolicyContext {
 
   /** The caller's whole context map (a frozen copy), including `agent_id` and `session_id`. */
   get custom(): ContextMap {
+    // Frozen on first use: freezing every context up front costs more than a whole
+    // operation, and until a hook holds it the copy is the engine's alone.
+    if (!this.#customFrozen) {
+      Object.freeze(this.#custom);
+      this.#customFrozen = true;
+    }
     return this.#custom;
   }
 
