@@ -276,9 +276,9 @@ export class PolicyEngine {
     const limits = this.#limitsFor[ctx.operation];
     if (limits.length === 0) return undefined;
     const buckets: BucketRequest[] = new Array(limits.length);
-    for (let i = 0; i < limits.length; i++) buckets[i] = limits[i]!.request(ctx.custom);
     let answer: RateLimitDecision | PromiseLike<RateLimitDecision>;
     try {
+      for (let i = 0; i < limits.length; i++) buckets[i] = limits[i]!.request(ctx.custom);
       answer = this.#rateLimitStore.consume(buckets, ctx.timestamp);
     } catch (cause) {
       return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
