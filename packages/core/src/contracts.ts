@@ -5,13 +5,67 @@ import type { Operation } from './actions.js';
  * surface below; errors escape to the caller unchanged (rule E2). See docs/writing-an-adapter.md.
  */
 export interface KeyValueStore {
-  /** The stored value, or null when the key is absent. */
+  /** The stored value, or null when the key is absent. The caller owns the returned bytes. */
   get(key: Buffer): Promise<Uint8Array | null>;
   put(key: Buffer, value: Buffer): Promise<void>;
   /** Deleting a missing key succeeds (rule O6). */
   delete(key: Buffer): Promise<void>;
   close(): Promise<void>;
+  /** Optional capabilities this store has; read through `storeSupports(store)`. */
+  readonly supports?: Partial<StoreSupports>;
+  /**
+   * Capability `iterator`: keys in byte order (or reverse) within a range, lazily. The range
+   * reaches the store normalized by `normalizeRange` (a prefix is already turned into bounds).
+   */
+  iterator?(range: KeyRange): KeyValueIterator;
+  /** Capability `batch`: every operation or none, in order, as one atomic write. */
+  batch?(operations: readonly BatchOperation[]): Promise<void>;
 }
+
+/** What a {@link KeyValueStore} can do beyond get, put and delete. */
+export interface StoreSupports {
+  /** Ordered range iteration: `iterator(range)`. */
+  iterator: boolean;
+  /** Atomic multi-key writes: `batch(operations)`. */
+  batch: boolean;
+}
+
+/** A normalized key range: at most one lower and one upper bound, compared byte-wise. */
+export interface KeyRange {
+  gt?: Buffer;
+  gte?: Buffer;
+  lt?: Buffer;
+  lte?: Buffer;
+  /** Most entries to yield; Infinity for all. */
+  limit: number;
+  /** Highest key first. */
+  reverse: boolean;
+  /** Yield values too (false: keys only, `value` undefined). */
+  values: boolean;
+}
+
+/** One entry of a {@link KeyValueIterator}. */
+export interface KeyValueEntry {
+  key: Buffer;
+  /** Undefined when the range asked for keys only. */
+  value: Buffer | undefined;
+}
+
+/**
+ * A lazy, ordered cursor over a store. `break` out of `for await`, `close()`, or the store's
+ * own `close()` release it; a second `next()` while one is pending rejects with code
+ * `iterator_busy`, and any call after close with code `iterator_closed`.
+ */
+export interface KeyValueIterator extends AsyncIterable<KeyValueEntry> {
+  /** The next entry, or undefined at the end. */
+  next(): Promise<KeyValueEntry | undefined>;
+  /** Up to `size` further entries; an empty array at the end. */
+  nextv(size: number): Promise<KeyValueEntry[]>;
+  close(): Promise<void>;
+}
+
+/** One operation of a {@link KeyValueStore.batch}. */
+export type BatchOperation = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 /** Audit results (rule A2); `error` is this project's addition (rules H10, E2). */
 export type AuditResult = 'allowed' | 'denied' | 'rate_limited' | 'redacted' | 'error';
