@@ -5,9 +5,18 @@ export { PolicyContext, normalizeContext, type ContextMap } from './context.js';
 export { compilePattern, matchPattern, assertPattern } from './hooks/pattern.js';
 export { HookIndex, type IndexedHook } from './hooks/hook-index.js';
 export type { PolicyHandler, HandlerResult } from './hooks/handler.js';
+export { storeSupports, requireCapability, NotSupportedError } from './storage/supports.js';
+export { normalizeRange, prefixEnd, inRange, type RangeOptions } from './storage/range.js';
+export { BaseKeyValueIterator, IteratorError } from './storage/iterator.js';
+export { assertBatchOperations } from './storage/batch.js';
 export {
   AUDIT_RESULTS,
   type KeyValueStore,
+  type StoreSupports,
+  type KeyRange,
+  type KeyValueEntry,
+  type KeyValueIterator,
+  type BatchOperation,
   type AuditSink,
   type AuditEntry,
   type AuditQuery,

@@ -89,7 +89,7 @@ describe('audit (A1–A4)', () => {
   });
 });
 
-runKeyValueStoreSuite({ name: 'MemoryStore', factory: () => new MemoryStore() });
+runKeyValueStoreSuite({ name: 'MemoryStore', factory: () => new MemoryStore(), supports: { iterator: true, batch: true } });
 runAuditSinkSuite({ name: 'MemoryAuditSink', factory: () => new MemoryAuditSink() });
 runRateLimitStoreSuite({ name: 'MemoryRateLimitStore', factory: () => new MemoryRateLimitStore() });
 
