@@ -13,6 +13,7 @@ const folder = () => join(root, `db${n++}`);
 
 runKeyValueStoreSuite({
   name: 'RocksDBStore',
+  supports: { iterator: true, batch: true },
   factory: () => RocksDBStore.open(folder()),
   reopen: async (store) => {
     const location = (store as RocksDBStore).location;
@@ -23,6 +24,7 @@ runKeyValueStoreSuite({
 
 runKeyValueStoreSuite({
   name: 'RocksDBStore (sync: true)',
+  supports: { iterator: true, batch: true },
   factory: () => RocksDBStore.open(folder(), { sync: true }),
   reopen: async (store) => {
     const location = (store as RocksDBStore).location;
@@ -96,6 +98,20 @@ describe('RocksDBStore', () => {
     await Promise.all([store.put(k, Buffer.from('1')), store.delete(k), store.put(k, Buffer.from('2')), store.put(Buffer.from('gone'), Buffer.from('x')), store.delete(Buffer.from('gone'))]);
     expect((await store.get(k))!.toString()).toBe('2');
     expect(await store.get(Buffer.from('gone'))).toBeNull();
+    await store.close();
+  });
+
+  it('a batch keeps its place among the writes issued in its tick (issue 14)', async () => {
+    const store = await RocksDBStore.open(folder());
+    const k = Buffer.from('k');
+    await Promise.all([
+      store.put(k, Buffer.from('1')),
+      store.batch([{ type: 'put', key: k, value: Buffer.from('2') }, { type: 'put', key: Buffer.from('j'), value: Buffer.from('x') }]),
+      store.put(k, Buffer.from('3')),
+      store.batch([{ type: 'del', key: Buffer.from('j') }]),
+    ]);
+    expect((await store.get(k))!.toString()).toBe('3');
+    expect(await store.get(Buffer.from('j'))).toBeNull();
     await store.close();
   });
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { RocksLevel } from '@nxtedition/rocksdb';
-import type { KeyValueStore } from '@sochdb-policy/core';
+import { assertBatchOperations, type BatchOperation, type KeyRange, type KeyValueIterator, type KeyValueStore, type StoreSupports } from '@sochdb-policy/core';
+import { RocksDBIterator } from './rocksdb-iterator.js';
 import { TickBatch } from './tick-batch.js';
 
 export interface RocksDBStoreOptions {
@@ -27,7 +28,9 @@ type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key:
  * escape as themselves (rule E2).
  */
 export class RocksDBStore implements KeyValueStore {
+  readonly supports: StoreSupports = Object.freeze({ iterator: true, batch: true });
   readonly location: string;
+  readonly #iterators = new Set<RocksDBIterator>();
   readonly #db: RocksLevel;
   readonly #sync: boolean;
   // Gets issued in the same tick share one getMany: one trip through libuv's thread pool
@@ -90,9 +93,32 @@ export class RocksDBStore implements KeyValueStore {
     return this.#writes.add({ type: 'del', key });
   }
 
+  /** Keys in `range` in byte order, from RocksDB's native iterator (a snapshot at creation). */
+  iterator(range: KeyRange): KeyValueIterator {
+    if (this.#db.status !== 'open') throw new Error(`RocksDB store ${this.location} is not open`);
+    const options: Record<string, unknown> = { ...BUFFERS, reverse: range.reverse, values: range.values, keys: true };
+    // Only the bounds that are set: abstract-level reads a bound given as undefined as a bound.
+    for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) if (range[bound] !== undefined) options[bound] = range[bound];
+    const native = this.#db.iterator(options);
+    const iterator: RocksDBIterator = new RocksDBIterator(native, range, () => this.#iterators.delete(iterator));
+    this.#iterators.add(iterator);
+    return iterator;
+  }
+
+  /**
+   * Every operation or none. The operations join the writes issued in this tick, in order, so
+   * a batch never overtakes a `put` issued before it; they go to RocksDB as one write batch.
+   */
+  async batch(operations: readonly BatchOperation[]): Promise<void> {
+    assertBatchOperations(operations);
+    if (this.#db.status !== 'open') throw new Error(`RocksDB store ${this.location} is not open`);
+    await Promise.all(operations.map((op) => this.#writes.add(op)));
+  }
+
   async close(): Promise<void> {
     // Operations issued in the tick that closes still reach the database first.
     await Promise.all([this.#writes.flush(), this.#reads.flush()]);
+    for (const iterator of [...this.#iterators]) await iterator.close();
     if (this.#db.status === 'open' || this.#db.status === 'opening') await this.#db.close();
   }
 }

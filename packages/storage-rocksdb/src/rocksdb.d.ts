@@ -13,5 +13,11 @@ declare module '@nxtedition/rocksdb' {
     del(key: Buffer, options?: Encodings & { sync?: boolean }): Promise<void>;
     batch(operations: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[], options?: Encodings & { sync?: boolean }): Promise<void>;
     getMany(keys: Buffer[], options?: Encodings): Promise<(Buffer | undefined)[]>;
+    iterator(options?: Record<string, unknown>): RocksIterator;
+  }
+  export interface RocksIterator {
+    next(): Promise<[Buffer, Buffer | undefined] | undefined>;
+    nextv(size: number): Promise<[Buffer, Buffer | undefined][]>;
+    close(): Promise<void>;
   }
 }
