@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+
+/** `"name"` with inner quotes doubled: a safe SQL identifier for any schema name. */
+export function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A signed 64-bit advisory lock key (as text, for a bigint parameter) derived from `parts`. */
+export function lockKey(...parts: string[]): string {
+  const digest = createHash('sha256').update(JSON.stringify(['sochdb-policy-audit', ...parts])).digest();
+  return digest.readBigInt64BE(0).toString();
+}
+
+/** The tables, indexes and append-only triggers in schema `schema` (docs/audit-postgres.md). */
+export function setupSql(schema: string): string {
+  const s = ident(schema);
+  return `
+CREATE SCHEMA IF NOT EXISTS ${s};
+
+-- One row per chain (one writer instance). Immutable once written.
+CREATE TABLE IF NOT EXISTS ${s}.chains (
+  chain_id   text PRIMARY KEY,
+  alg        text NOT NULL CHECK (alg IN ('sha256', 'hmac-sha256')),
+  created_at double precision NOT NULL
+);
+
+-- The entries: the audit file's entry record, one row each. seq is assigned by the writer,
+-- 1, 2, 3, ... per chain; prev/hash chain the rows exactly as the file's lines are chained.
+-- body holds the canonical record body only when a text field cannot be stored as PostgreSQL
+-- text (a NUL or a lone surrogate); the columns then hold a readable copy.
+CREATE TABLE IF NOT EXISTS ${s}.entries (
+  chain_id   text NOT NULL,
+  seq        bigint NOT NULL CHECK (seq >= 1),
+  ts         double precision NOT NULL,
+  operation  text NOT NULL,
+  key        text NOT NULL,
+  agent_id   text,
+  session_id text,
+  result     text NOT NULL,
+  prev       text NOT NULL,
+  hash       text NOT NULL,
+  body       text,
+  PRIMARY KEY (chain_id, seq)
+);
+CREATE INDEX IF NOT EXISTS entries_ts ON ${s}.entries (ts);
+CREATE INDEX IF NOT EXISTS entries_agent_ts ON ${s}.entries (agent_id, ts);
+
+-- Checkpoints: one chain of rows across the fleet, each naming the head (seq, hash) of every chain.
+CREATE TABLE IF NOT EXISTS ${s}.checkpoints (
+  id         bigint PRIMARY KEY CHECK (id >= 1),
+  created_at double precision NOT NULL,
+  kind       text NOT NULL CHECK (kind IN ('periodic', 'retention')),
+  body       text NOT NULL,
+  hash       text NOT NULL
+);
+
+-- Rows are never changed: UPDATE and TRUNCATE are refused for everyone, DELETE too except by
+-- the retention routine (run by the tables' owner, which sets sochdb_audit.retention).
+CREATE OR REPLACE FUNCTION ${s}.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('sochdb_audit.retention', true) = 'on' THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit rows are append-only: % on %.% refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+DO $do$
+DECLARE t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['chains', 'entries', 'checkpoints'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'append_only' AND tgrelid = format('%I.%I', ${literal(schema)}, t)::regclass) THEN
+      EXECUTE format('CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.refuse_change()', ${literal(schema)}, t, ${literal(schema)});
+      EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.refuse_change()', ${literal(schema)}, t, ${literal(schema)});
+    END IF;
+  END LOOP;
+END
+$do$;
+`;
+}
+
+/** A SQL string literal. */
+export function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** Grants for a writer role: INSERT and SELECT only (docs/audit-postgres.md, "Roles"). */
+export function writerGrantsSql(schema: string, role: string): string {
+  const s = ident(schema);
+  return `GRANT USAGE ON SCHEMA ${s} TO ${ident(role)};
+GRANT SELECT, INSERT ON ${s}.chains, ${s}.entries, ${s}.checkpoints TO ${ident(role)};`;
+}
