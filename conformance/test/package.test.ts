@@ -50,9 +50,13 @@ describe('@sochdb-policy/conformance installed from its tarball, outside the rep
     expect(existsSync(join(installed, 'cases', 'patterns.json'))).toBe(true);
     expect(existsSync(join(installed, 'rules.json'))).toBe(true);
     expect(existsSync(join(installed, 'schema', 'case-file.schema.json'))).toBe(true);
-    // Only the published parts: no sources, no repo-only adapters.
-    expect(existsSync(join(installed, 'src'))).toBe(false);
+    // Only the published parts: the sources the source maps point to, but no repo-only
+    // adapters or runner, and no tests.
+    expect(existsSync(join(installed, 'src', 'index.ts'))).toBe(true);
+    expect(existsSync(join(installed, 'src', 'adapters.ts'))).toBe(false);
+    expect(existsSync(join(installed, 'src', 'run.ts'))).toBe(false);
     expect(existsSync(join(installed, 'dist', 'adapters.js'))).toBe(false);
+    expect(existsSync(join(installed, 'dist', 'run.js'))).toBe(false);
   });
 
   it('the contract suite runs under vitest and rejects a store that answers after close()', () => {
