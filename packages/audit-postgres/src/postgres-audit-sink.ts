@@ -338,7 +338,7 @@ export class PostgresAuditSink implements AuditSink {
         if ((error as { code?: string }).code === '23505') {
           const e = this.#fail(new AuditPostgresError('chain_forked', `seq ${before.seq + 1} of chain ${JSON.stringify(this.chainId)} already exists: another writer wrote this chain`, { cause: error }));
           this.#rejectAll(batch, e);
-          await this.#drop();
+          await this.#drop(false);
           return;
         }
         if (!isConnectionError(error)) {
@@ -347,7 +347,7 @@ export class PostgresAuditSink implements AuditSink {
         }
         // Sent, and then the connection went: committed or not, only the database knows.
         this.#unknown = { before, after };
-        await this.#drop();
+        await this.#drop(true);
         try {
           this.stats.reconnects++;
           await this.#connect(false);
@@ -372,12 +372,12 @@ export class PostgresAuditSink implements AuditSink {
     }
   }
 
-  async #drop(): Promise<void> {
+  async #drop(lost: boolean): Promise<void> {
     const client = this.#client;
     this.#client = undefined;
     if (client === undefined) return;
-    // The lost connection's session (and its advisory lock) ends with the socket.
-    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    // A lost (or hung) connection's session, and its advisory lock, end with the socket.
+    if (lost) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     await client.end().catch(() => {});
   }
 

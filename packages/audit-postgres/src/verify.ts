@@ -301,15 +301,15 @@ function classify(
   if (seq > expected) return ['deleted', expected, `expected seq ${expected}, found seq ${seq}: seq ${expected}..${seq - 1} missing`];
   const e = rowEntry(row);
   const hashAt = (r: EntryRow, s: number, prev: string) => hasher.text(entryBody(s, rowEntry(r), prev));
-  if (following !== undefined && Number(following.seq) === seq + 1 && hashAt(following, seq, lastHash) === following.hash) {
-    return ['inserted', seq, `a row that is not part of the chain sits at seq ${seq}; the original seq ${seq} follows it, renumbered`];
-  }
   for (let d = 1; d <= 16; d++) {
     for (const other of [seq - d, seq + d]) {
       if (other >= 1 && hasher.text(entryBody(other, e, row.prev)) === row.hash) {
         return ['reordered', seq, `the row at seq ${seq} is the entry written as seq ${other}`];
       }
     }
+  }
+  if (following !== undefined && Number(following.seq) === seq + 1 && hashAt(following, seq, lastHash) === following.hash) {
+    return ['inserted', seq, `a row that is not part of the chain sits at seq ${seq}; the original seq ${seq} follows it, renumbered`];
   }
   return [problem, seq, detail];
 }
