@@ -303,6 +303,7 @@ if (want('audit')) {
   let dir;
   await check('core + audit-file: a file audit log written under policy and verified', () => {
     dir = project('audit', ['@sochdb-policy/core', '@sochdb-policy/audit-file']);
+    mkdirSync(join(dir, 'logs'));
     writeFileSync(
       join(dir, 'main.mjs'),
       `import assert from 'node:assert';
@@ -427,7 +428,7 @@ export async function main(): Promise<void> {
   console.log(report.ok, new MemoryStore());
 }
 `;
-  const cts = `import { PolicyEngine, MemoryStore, PolicyViolation } from '@sochdb-policy/core';
+  const cts = `import { PolicyAction, PolicyEngine, MemoryStore, PolicyViolation } from '@sochdb-policy/core';
 import { Database } from 'sochdb-policy';
 import { redactValue } from 'sochdb-policy/policy';
 import { RocksDBStore } from '@sochdb-policy/storage-rocksdb';
@@ -438,8 +439,10 @@ async function main(): Promise<void> {
   await policy.put('secrets/k', 'v');
   const value = await policy.get('secrets/k');
   if (value?.toString() !== '[REDACTED]') throw new Error('not redacted');
-  const error = await new PolicyEngine(new MemoryStore()).put(Buffer.from([0xff]), 'v').catch((e: unknown) => e);
-  console.log('cts ok', typeof Database.open, typeof RocksDBStore.open, error instanceof PolicyViolation || error instanceof Error);
+  const guarded = new PolicyEngine(new MemoryStore());
+  guarded.beforeWrite('system/*', () => PolicyAction.DENY);
+  const error = await guarded.put('system/config', 'v').catch((e: unknown) => e);
+  console.log('cts ok', typeof Database.open, typeof RocksDBStore.open, error instanceof PolicyViolation && error.code === 'denied');
 }
 main().catch((e) => { console.error(e); process.exitCode = 1; });
 `;
