@@ -1,4 +1,4 @@
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -110,6 +110,19 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
       await tamper(server.url, [`UPDATE ${schema2}.checkpoints SET body = replace(body, '"periodic"', '"retention"'), kind = 'retention' WHERE id = 1`]);
       expect(await problemOf(schema2)).toMatchObject({ chainId: null, checkpoint: 1, reason: 'edited' });
     });
+  });
+
+  it('CLI: verify exits 0 on an intact fleet and 1 naming the problem after tampering; query reads by agent', async () => {
+    const schema = await twoChains();
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(here, '..', 'src', 'cli.ts'), ...args], { cwd: join(here, '..'), encoding: 'utf8' });
+    const ok = cli('verify', '--schema', schema, server.url);
+    expect([ok.status, ok.stdout]).toEqual([0, expect.stringMatching(/^OK .*22 entries in 2 chain\(s\), 3 checkpoint\(s\)/)]);
+    const q = cli('query', '--schema', schema, '--agent-id', 'agent_1', '--json', server.url);
+    expect(q.stdout.trim().split('\n').map((l) => JSON.parse(l).key)).toEqual(['k/1', 'k/4', 'k/7', 'k/10', 'k/103', 'k/106', 'k/109']);
+    await tamper(server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
+    const bad = cli('verify', '--schema', schema, server.url);
+    expect([bad.status, bad.stdout]).toEqual([1, expect.stringContaining('chain "a": seq 4: edited')]);
   });
 
   it('the same record and chain as the audit file: a chain exported as lines passes the file verifier', async () => {

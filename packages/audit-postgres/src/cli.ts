@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { AuditResult, Operation } from '@sochdb-policy/core';
+import pg from 'pg';
+import { writeCheckpoint } from './checkpoint.js';
+import { makeHasher } from '@sochdb-policy/audit-file/format';
+import { DEFAULT_SCHEMA } from './postgres-audit-sink.js';
+import { queryEntries } from './query.js';
+import { verifyPostgresAudit, type PostgresVerifyResult } from './verify.js';
+
+export const USAGE = `Usage: sochdb-policy-audit-postgres <command> [options] <postgres://URL>
+
+Commands:
+  verify        check every chain and the checkpoints: exit 0 when intact, 1 with the first problem
+  query         the newest --limit entries (default 100) of the fleet matching the filters
+  checkpoint    write a checkpoint now and print its id and hash (an anchor to keep elsewhere)
+
+Options:
+  --schema S                 schema of the audit tables (default ${DEFAULT_SCHEMA})
+  --hmac-key-file FILE       HMAC key (or env SOCHDB_AUDIT_HMAC_KEY)
+  --anchor ID:HASH           verify: a checkpoint recorded earlier that must still be there
+  --limit N --agent-id ID --chain-id ID --operation OP --result R --since T --until T   query filters
+  --json                     JSON output
+Exit codes: 0 ok, 1 verify found a problem, 2 usage or connection error, 3 wrong or missing HMAC key.
+`;
+
+function key(file: string | undefined): Buffer | undefined {
+  if (file !== undefined) {
+    const raw = readFileSync(file);
+    const end = raw.at(-1) === 0x0a ? (raw.at(-2) === 0x0d ? raw.length - 2 : raw.length - 1) : raw.length;
+    return raw.subarray(0, end);
+  }
+  const v = process.env.SOCHDB_AUDIT_HMAC_KEY;
+  return v ? Buffer.from(v, 'utf8') : undefined;
+}
+
+const time = (v: string | undefined) => (v === undefined ? undefined : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : Date.parse(v));
+
+function verifyText(r: PostgresVerifyResult, url: string): string {
+  const where = url.replace(/\/\/[^@/]*@/, '//');
+  if (!r.ok) return `TAMPERED ${where}\n  ${r.problems.map((p) => p.message).join('\n  ')}\n`;
+  const lines = [`OK ${where}: ${r.entries} entries in ${r.chains.length} chain(s), ${r.checkpoints} checkpoint(s)`];
+  for (const c of r.chains) lines.push(`  ${c.chainId}: seq ${c.firstSeq ?? '-'}..${c.lastSeq} ${c.alg}${c.unanchored ? `, ${c.unanchored} after the last checkpoint` : ''}`);
+  if (r.lastCheckpoint) lines.push(`  last checkpoint ${r.lastCheckpoint.id} ${r.lastCheckpoint.hash} (keep it to check later with --anchor ${r.lastCheckpoint.id}:${r.lastCheckpoint.hash})`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        schema: { type: 'string' }, 'hmac-key-file': { type: 'string' }, anchor: { type: 'string' }, json: { type: 'boolean' },
+        limit: { type: 'string' }, 'agent-id': { type: 'string' }, 'chain-id': { type: 'string' }, operation: { type: 'string' },
+        result: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values: o, positionals } = parsed;
+  const [command, url] = positionals;
+  if (o.help || command === undefined || url === undefined || positionals.length !== 2 || !/^postgres(ql)?:\/\//.test(url)) {
+    process.stderr.write(USAGE);
+    return o.help ? 0 : 2;
+  }
+  const schema = o.schema ?? DEFAULT_SCHEMA;
+  try {
+    if (command === 'verify') {
+      let anchor;
+      if (o.anchor !== undefined) {
+        const m = /^(\d+):([0-9a-f]{64})$/.exec(o.anchor);
+        if (!m) throw new Error('--anchor must be ID:HASH');
+        anchor = { id: Number(m[1]), hash: m[2]! };
+      }
+      const r = await verifyPostgresAudit(url, { schema, hmacKey: key(o['hmac-key-file']), anchor });
+      process.stdout.write(o.json ? `${JSON.stringify(r)}\n` : verifyText(r, url));
+      if (r.ok) return 0;
+      return r.problem?.reason === 'key_required' || r.problem?.reason === 'wrong_key' ? 3 : 1;
+    }
+    if (command === 'query') {
+      const client = new pg.Client(url);
+      await client.connect();
+      try {
+        const entries = await queryEntries(client, schema, {
+          limit: o.limit === undefined ? undefined : Number(o.limit), agentId: o['agent-id'], chainId: o['chain-id'],
+          operation: o.operation as Operation | undefined, result: o.result as AuditResult | undefined, since: time(o.since), until: time(o.until),
+        });
+        for (const e of entries) {
+          process.stdout.write(o.json ? `${JSON.stringify(e)}\n` : `${new Date(e.timestamp).toISOString()}  ${e.operation.padEnd(6)}  ${e.result.padEnd(12)}  ${JSON.stringify(e.agentId)}  ${JSON.stringify(e.key)}\n`);
+        }
+      } finally {
+        await client.end();
+      }
+      return 0;
+    }
+    if (command === 'checkpoint') {
+      const client = new pg.Client(url);
+      await client.connect();
+      try {
+        const cp = await writeCheckpoint(client, schema, makeHasher(key(o['hmac-key-file'])), 'periodic');
+        process.stdout.write(o.json ? `${JSON.stringify(cp)}\n` : `checkpoint ${cp.id} ${cp.hash} (${cp.chains} chains)\n`);
+      } finally {
+        await client.end();
+      }
+      return 0;
+    }
+    process.stderr.write(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+    return 2;
+  } catch (error) {
+    process.stderr.write(`sochdb-policy-audit-postgres: ${(error as Error).message}\n`);
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
