@@ -7,6 +7,7 @@ export {
   type RedisClock,
   type RedisRateLimitStoreOptions,
   type RedisClientOptions,
+  type RedisClient,
   type RedisUrlOptions,
 } from './options.js';
 export { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './script.js';

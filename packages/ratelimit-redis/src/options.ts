@@ -1,5 +1,5 @@
 import type { RateLimitStore } from '@sochdb-policy/core';
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Command, RedisOptions } from 'ioredis';
 import { describe } from './describe.js';
 import type { RedisRateLimitError } from './errors.js';
 
@@ -40,9 +40,24 @@ interface CommonOptions {
   onError?: (error: RedisRateLimitError) => void;
 }
 
+/**
+ * What the store uses of a client you pass: an ioredis `Redis` or `Cluster`, of ioredis 5 or 6,
+ * fits. Typed by this shape rather than by ioredis' classes, so that a client typechecks
+ * whichever of those versions (and whichever installed copy of ioredis) made it.
+ */
+export interface RedisClient {
+  readonly status: string;
+  readonly options: object;
+  sendCommand(command: Command): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
 export interface RedisClientOptions extends CommonOptions {
-  /** An ioredis client (or Cluster) you own: the store never closes it. */
-  client: Redis | Cluster;
+  /** An ioredis client (`Redis` or `Cluster`, ioredis 5 or 6) you own: the store never closes it. */
+  client: RedisClient;
   url?: never;
   redisOptions?: never;
 }

@@ -63,7 +63,8 @@ export class RedisRateLimitStore implements RateLimitStore {
         throw new TypeError(`options.client must be an ioredis Redis or Cluster client, got ${describe(client)}`);
       }
       if (redisOptions !== undefined) throw new TypeError(`options.redisOptions applies only with options.url, got ${describe(redisOptions)} with options.client`);
-      this.client = client;
+      // Typed by shape in the options; at run time it is an ioredis Redis or Cluster (checked above).
+      this.client = client as unknown as Redis | Cluster;
       this.#owned = false;
     } else {
       if (url === undefined) throw new TypeError('options.url or options.client is required: give a redis:// URL or an ioredis client');
