@@ -9,6 +9,15 @@ function stopOnSignal(): AbortSignal {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => controller.abort());
   return controller.signal;
 }
+// A reader that stops early (`... | head`) closes the pipe: end quietly with exit 0, as
+// coreutils do (they die of SIGPIPE), instead of an unhandled EPIPE and a stack trace. Every
+// command only reads the log, so there is nothing to finish first.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
 const code = await main(process.argv.slice(2), {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),

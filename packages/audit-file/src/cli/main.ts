@@ -8,9 +8,11 @@ import { follow } from './follow.js';
 import { jsonRow, safe, safeJson, table, tableRow } from './format.js';
 
 export const USAGE = `Usage: sochdb-policy-audit <command> [options] <path>
+       sochdb-policy-audit --help | --version
 
 Commands:
   tail [-n N] [-f]   the newest N entries (default 10); -f keeps printing new ones
+                     (long forms: --lines N, --follow)
   query [filters]    the newest --limit entries (default 100) matching the filters
   verify             check the hash chain: exit 0 when intact, 1 with the first bad seq
 
@@ -27,8 +29,32 @@ Output: a table by default; --json prints JSON Lines (tail, query) or one object
 Control, format (bidi, zero-width) and separator characters are printed as \\u escapes.
 Exit codes: 0 ok, 1 verify found a problem, 2 usage or I/O error (or an HMAC log without
 its key), 3 the HMAC key does not match the log (or a key was given for a plain log).
-Ctrl-C ends any command; tail -f then exits 0.
+Ctrl-C ends any command; tail -f then exits 0. Output piped into a reader that stops early
+(| head) ends the command quietly with exit 0.
 `;
+
+/** The one line after a usage error. */
+const HINT = "Run 'sochdb-policy-audit --help' for usage.";
+
+/** This package's version, for --version. */
+function version(): string {
+  // dist/cli/main.js and src/cli/main.ts are both two folders below package.json.
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** node:util parseArgs' errors, in the CLI's own words (one line). */
+function parseArgsMessage(error: Error & { code?: string }): string {
+  const m = error.message;
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /'([^']+)'/.exec(m)?.[1];
+    return option === undefined ? 'unknown option' : `unknown option ${option}`;
+  }
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const option = /'(-[^ ']*)/.exec(m)?.[1];
+    return option === undefined ? m : `${option} needs a value`;
+  }
+  return m;
+}
 
 /** Exit codes (see USAGE and docs/audit-file.md). */
 export const EXIT = { ok: 0, tampered: 1, error: 2, wrongKey: 3 } as const;
@@ -42,9 +68,10 @@ export interface Io {
 
 class UsageError extends Error {}
 
-function intArg(name: string, v: string | undefined, fallback: number): number {
+/** `flag` as the user may have written it: `-n` (also --lines), `--limit`. */
+function intArg(flag: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -102,10 +129,15 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         'hmac-key-file': { type: 'string' },
         anchor: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
       },
     });
     if (values.help) {
       io.out(USAGE);
+      return 0;
+    }
+    if (values.version) {
+      io.out(`${version()}\n`);
       return 0;
     }
     const [command, path, ...extra] = positionals;
@@ -117,7 +149,7 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
     const print = values.json ? jsonRow : tableRow;
     switch (command) {
       case 'tail': {
-        const records = await queryAuditLog(path, { limit: intArg('lines', values.lines, 10) });
+        const records = await queryAuditLog(path, { limit: intArg('-n', values.lines, 10) });
         io.out(values.json ? records.map(jsonRow).join('') : table(records));
         if (!values.follow) return 0;
         const signal = typeof stop === 'function' ? stop() : stop;
@@ -145,7 +177,7 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
           throw new UsageError(`--result must be one of ${AUDIT_RESULTS.join(', ')}`);
         }
         const q: AuditQuery = {
-          limit: intArg('limit', values.limit, 100),
+          limit: intArg('--limit', values.limit, 100),
           agentId: values['agent-id'],
           operation: values.operation as Operation | undefined,
           result: values.result as AuditResult | undefined,
@@ -173,8 +205,12 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.err(`sochdb-policy-audit: ${safe((error as Error).message)}\n\n${USAGE}`);
+    if (error instanceof UsageError) {
+      io.err(`sochdb-policy-audit: ${safe(error.message)}\n${HINT}\n`);
+      return 2;
+    }
+    if ((error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`sochdb-policy-audit: ${safe(parseArgsMessage(error as Error))}\n${HINT}\n`);
       return 2;
     }
     io.err(`sochdb-policy-audit: ${safe((error as Error).message)}\n`);
