@@ -296,6 +296,9 @@ RocksDBStore.open('./data-cjs').then(async (db) => { await new PolicyEngine(db).
     );
     expectIncludes(expectOk(run('node', ['main.mjs'], { cwd: dir }), 'node main.mjs'), ['rocksdb ok'], 'main.mjs');
     expectIncludes(expectOk(run('node', ['main.cjs'], { cwd: dir }), 'node main.cjs'), ['rocksdb cjs ok'], 'main.cjs');
+    // No test runner in an engine user's tree (the contract suites are @sochdb-policy/testing's).
+    const tree = run('npm', ['ls', '--all'], { cwd: dir }).out;
+    if (/vitest|UNMET/.test(tree)) throw new Error(`npm ls shows a test runner or an unmet dependency:\n${tree}`);
   });
 }
 
@@ -399,6 +402,7 @@ import { FileAuditSink } from '@sochdb-policy/audit-file';
 import { RedisRateLimitStore } from '@sochdb-policy/ratelimit-redis';
 import { runConformance } from '@sochdb-policy/conformance';
 import { Redis } from 'ioredis';
+export type { KeyValueStoreSuiteOptions, AuditSinkSuiteOptions, RateLimitStoreSuiteOptions } from '@sochdb-policy/testing';
 
 export async function main(): Promise<void> {
   const options: DatabaseOptions & RocksDBStoreOptions = { sync: false };

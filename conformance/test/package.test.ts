@@ -1,7 +1,7 @@
 /**
  * What an adapter author outside this repository does (docs/writing-an-adapter.md), from
  * packed tarballs in a temporary folder with npm, no workspace links: install
- * @sochdb-policy/conformance (and the workspace packages it depends on), run the KeyValueStore
+ * @sochdb-policy/conformance (and the workspace packages it depends on) and @sochdb-policy/testing, run the KeyValueStore
  * contract suite with vitest, then the conformance CLI on an adapter module in that folder.
  * Needs the packages built (`pnpm test` builds first) and the npm registry for ajv,
  * picomatch and vitest.
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAllCaseFiles, ROOT } from '../src/load.js';
 
 const REPO = join(ROOT, '..');
-const PACKAGES = [join(REPO, 'packages', 'core'), join(REPO, 'packages', 'helpers'), ROOT];
+const PACKAGES = [join(REPO, 'packages', 'core'), join(REPO, 'packages', 'helpers'), join(REPO, 'packages', 'testing'), ROOT];
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'outside-adapter');
 const VITEST = JSON.parse(execFileSync('node', ['-p', `JSON.stringify(require(${JSON.stringify(join(ROOT, 'package.json'))}).devDependencies.vitest)`], { encoding: 'utf8' }));
 

@@ -1,4 +1,4 @@
-import { runAuditSinkSuite } from '@sochdb-policy/core/testing';
+import { runAuditSinkSuite } from '@sochdb-policy/testing';
 import { FileAuditSink, type FileAuditSinkOptions } from '../src/index.js';
 import { tmpLog } from './helpers.js';
 

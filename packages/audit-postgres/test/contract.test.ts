@@ -1,4 +1,4 @@
-import { runAuditSinkSuite } from '@sochdb-policy/core/testing';
+import { runAuditSinkSuite } from '@sochdb-policy/testing';
 import { MemoryStore, PolicyEngine } from '@sochdb-policy/core';
 import { runConformance, type AuditAdapter } from '@sochdb-policy/conformance';
 import type { AuditEntry, AuditQuery, AuditSink } from '@sochdb-policy/core';

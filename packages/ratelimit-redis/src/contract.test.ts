@@ -1,4 +1,4 @@
-import { runRateLimitStoreSuite } from '@sochdb-policy/core/testing';
+import { runRateLimitStoreSuite } from '@sochdb-policy/testing';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { RedisRateLimitStore } from './redis-rate-limit-store.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore, PolicyAction, PolicyEngine, type KeyValueStore } from '@sochdb-policy/core';
-import { runKeyValueStoreSuite } from '@sochdb-policy/core/testing';
+import { runKeyValueStoreSuite } from '@sochdb-policy/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RocksDBStore } from './rocksdb-store.js';
 

@@ -3,7 +3,6 @@ import { PolicyAction } from '../actions.js';
 import { PolicyEngine } from '../engine.js';
 import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
 import { MemoryStore } from '../memory/memory-store.js';
-import { runAuditSinkSuite, runKeyValueStoreSuite, runRateLimitStoreSuite } from '../testing/index.js';
 import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 
 function setup() {
@@ -89,9 +88,8 @@ describe('audit (A1–A4)', () => {
   });
 });
 
-runKeyValueStoreSuite({ name: 'MemoryStore', factory: () => new MemoryStore(), supports: { iterator: true, batch: true } });
-runAuditSinkSuite({ name: 'MemoryAuditSink', factory: () => new MemoryAuditSink() });
-runRateLimitStoreSuite({ name: 'MemoryRateLimitStore', factory: () => new MemoryRateLimitStore() });
+// The contract suites run on MemoryStore, MemoryAuditSink and MemoryRateLimitStore in
+// @sochdb-policy/testing (packages/testing/src/suites.test.ts).
 
 describe('MemoryAuditSink', () => {
   it('wraps around keeping the newest entries', () => {

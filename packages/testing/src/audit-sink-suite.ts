@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditEntry, AuditSink } from '../contracts.js';
+import type { AuditEntry, AuditSink } from '@sochdb-policy/core';
 
 /** Options of {@link runAuditSinkSuite}; `S` is the sink class the factory makes, which `reopen` sees. */
 export interface AuditSinkSuiteOptions<S extends AuditSink = AuditSink> {
@@ -24,7 +24,7 @@ function entry(i: number, over: Partial<AuditEntry> = {}): AuditEntry {
 
 /**
  * The behaviour every {@link AuditSink} must have (rules A2, A3). Call it at the top level of
- * a test file run by vitest (3 or later, an optional peer dependency you install).
+ * a test file run by vitest (3 or later, a peer dependency you install).
  */
 export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, reopen, name = 'AuditSink' }: AuditSinkSuiteOptions<S>): void {
   describe(`${name} contract`, () => {

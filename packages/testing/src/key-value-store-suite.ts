@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KeyValueEntry, KeyValueStore, StoreSupports } from '../contracts.js';
-import { normalizeRange, type RangeOptions } from '../storage/range.js';
-import { storeSupports } from '../storage/supports.js';
+import { normalizeRange, storeSupports, type KeyValueEntry, type KeyValueStore, type RangeOptions, type StoreSupports } from '@sochdb-policy/core';
 
 /**
  * Options of {@link runKeyValueStoreSuite}. `S` is the store class the factory makes, so
@@ -27,8 +25,8 @@ const b = (s: string) => Buffer.from(s);
 
 /**
  * The behaviour every {@link KeyValueStore} must have. Call it at the top level of a test
- * file run by vitest (3 or later; `@sochdb-policy/core/testing` imports `describe`, `it`,
- * `expect` and `afterEach` from `vitest`, an optional peer dependency you install).
+ * file run by vitest (3 or later; `@sochdb-policy/testing` imports `describe`, `it`,
+ * `expect` and `afterEach` from `vitest`, a peer dependency you install).
  */
 export function runKeyValueStoreSuite<S extends KeyValueStore = KeyValueStore>({ factory, reopen, name = 'KeyValueStore', supports = {} }: KeyValueStoreSuiteOptions<S>): void {
   const expected: StoreSupports = { iterator: supports.iterator === true, batch: supports.batch === true };

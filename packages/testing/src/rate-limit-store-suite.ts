@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BucketRequest, RateLimitStore } from '../contracts.js';
+import type { BucketRequest, RateLimitStore } from '@sochdb-policy/core';
 
 /** Options of {@link runRateLimitStoreSuite}; `S` is the store class the factory makes. */
 export interface RateLimitStoreSuiteOptions<S extends RateLimitStore = RateLimitStore> {
@@ -19,7 +19,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The behaviour every {@link RateLimitStore} must have (rules R3, R4, R7). Call it at the top
- * level of a test file run by vitest (3 or later, an optional peer dependency you install).
+ * level of a test file run by vitest (3 or later, a peer dependency you install).
  */
 export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore>({ factory, usesCallerClock = true, name = 'RateLimitStore' }: RateLimitStoreSuiteOptions<S>): void {
   describe(`${name} contract`, () => {

@@ -1,6 +1,10 @@
-import type { KeyValueStore } from '../contracts.js';
-import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
-import { runAuditSinkSuite, runKeyValueStoreSuite } from './index.js';
+import { MemoryAuditSink, MemoryRateLimitStore, MemoryStore, type KeyValueStore } from '@sochdb-policy/core';
+import { runAuditSinkSuite, runKeyValueStoreSuite, runRateLimitStoreSuite } from './index.js';
+
+// The in-memory implementations of core keep every contract.
+runKeyValueStoreSuite({ name: 'MemoryStore', factory: () => new MemoryStore(), supports: { iterator: true, batch: true } });
+runAuditSinkSuite({ name: 'MemoryAuditSink', factory: () => new MemoryAuditSink() });
+runRateLimitStoreSuite({ name: 'MemoryRateLimitStore', factory: () => new MemoryRateLimitStore() });
 
 /**
  * The suites are generic over the adapter's own class, so `reopen` sees what the factory
