@@ -148,7 +148,7 @@ function compileSegment(text: string, refuse: Refusal): Segment {
  * never matches `/` (it is always a separator), negated or not.
  */
 function compileClass(body: string, refuse: Refusal): CharSet {
-  const posix = /\[:([A-Za-z]*):/.exec(body);
+  const posix = /(?<!\\)\[:([A-Za-z]*):/.exec(body);
   if (posix !== null) {
     throw refuse(
       `has the POSIX class [:${posix[1]}:], which patterns do not support: write its characters as a class such as [0-9] or [a-zA-Z], or escape the bracket (\\[) for the text`,
