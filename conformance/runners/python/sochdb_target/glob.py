@@ -26,11 +26,25 @@ def compile_pattern(pattern):
         raise ValueError("pattern must not be empty (rule P8)")
     if pattern.startswith("./"):
         raise ValueError(f"pattern {pattern!r} starts with './'; patterns match whole keys")
-    alternatives = _expand_braces(pattern)
+    alternatives = _expand_braces(_plain_slashes(pattern))
     for alternative in alternatives:
         if alternative.startswith("./"):
             raise ValueError(f"pattern {pattern!r} has an alternative starting with './' ({alternative!r})")
     return re.compile("|".join(f"(?:{_compile_one(p)})" for p in alternatives), re.DOTALL)
+
+
+def _plain_slashes(pattern):
+    """``\\/`` is ``/``: a slash has one meaning, the separator, so escaping it changes nothing
+    (``users\\/**`` is ``users/**``). An escaped backslash stays as it is."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            out += "/" if pattern[i + 1] == "/" else pattern[i : i + 2]
+            i += 2
+        else:
+            out += pattern[i]
+            i += 1
+    return out
 
 
 def _expand_braces(pattern):
@@ -185,8 +199,11 @@ def _parse_class(segment, start):
     while i < len(segment):
         c = segment[i]
         if c == "]" and not first:
-            # A class never matches the separator, negated or not.
-            return i + 1, ("[^/" if negate else "[") + body + "]"
+            # A class never matches the separator, negated or not, even through a range
+            # that spans it (`[+-0]`).
+            if re.search(r"(?<!\\)\[:[A-Za-z]*:", segment[start + 1 : i]):
+                raise ValueError(f"pattern segment {segment!r} has a POSIX class, which patterns do not support")
+            return i + 1, ("[^/" if negate else "(?!/)[") + body + "]"
         if c == "\\" and i + 1 < len(segment):
             body += re.escape(segment[i + 1])
             i += 2
