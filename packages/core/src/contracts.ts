@@ -81,6 +81,19 @@ export interface AuditEntry {
   agentId: string | null;
   sessionId: string | null;
   result: AuditResult;
+  /**
+   * The operation's decision id (UUIDv7, time-ordered): the same as on its violation.
+   * Optional so that sinks and entries written before it keep working.
+   */
+  decisionId?: string;
+  /** The rule or hook that decided, when one did (`$default`: deny-by-default). */
+  ruleId?: string | null;
+  /** Ids of the rules and hooks whose outcome counted, in evaluation order. */
+  appliedRules?: string[];
+  /** Shadow mode: the first rule with `enforce: false` that would have denied or modified the operation. */
+  shadowRuleId?: string;
+  /** What that shadow rule would have done: `deny`, `modify`, or `error` (its condition or handler failed). */
+  shadowAction?: 'deny' | 'modify' | 'error';
 }
 
 /** Filters of `getAuditLog`/`AuditSink.query`: filter first, then the newest `limit` (rule A3). */
@@ -94,6 +107,8 @@ export interface AuditQuery {
   since?: number;
   /** Only entries with `timestamp <= until`. */
   until?: number;
+  /** Only entries decided by this rule or hook id. */
+  ruleId?: string;
 }
 
 /**
@@ -138,5 +153,10 @@ export interface RateLimitDecision {
  */
 export interface RateLimitStore {
   consume(buckets: readonly BucketRequest[], now: number): RateLimitDecision | Promise<RateLimitDecision>;
+  /**
+   * Optional capability: what `consume` would answer now, taking no token and changing no
+   * bucket. `evaluate` uses it; without it, the rate-limit answer of a dry run is `unknown`.
+   */
+  peek?(buckets: readonly BucketRequest[], now: number): RateLimitDecision | Promise<RateLimitDecision>;
   close?(): void | Promise<void>;
 }

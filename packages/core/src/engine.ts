@@ -7,7 +7,16 @@ import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
 import { toDecision, type Decision, type PolicyHandler } from './hooks/handler.js';
 import { isThenable } from './thenable.js';
 import { parseTimeouts, StepTimeout, type Deadline, type PolicyTimeouts, type TimeoutStage } from './timeouts.js';
-import { HookIndex, type IndexedHook } from './hooks/hook-index.js';
+import type { IndexedHook } from './hooks/hook-index.js';
+import { compilePattern } from './hooks/pattern.js';
+import { RuleSet } from './rules/rule-set.js';
+import { DEFAULT_DENY_ID, ruleRef, type Rule, type RuleRef } from './rules/rule.js';
+import type { Composition } from './rules/compose.js';
+import { RuleFailure, TriggerRun } from './rules/evaluate.js';
+import { DECISION, DecisionContext } from './events/decision-record.js';
+import { compileDocument, type CompiledDocument, type LoadOptions } from './rules/load.js';
+import { PolicyDocumentError, type DocumentIssue, type ParsedDocument } from './rules/document.js';
+import { explainOperation, type EvaluateOptions, type EvaluationAnswer } from './rules/explain.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
 import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './limits/rate-limit.js';
@@ -34,6 +43,22 @@ export interface PolicyEngineOptions {
   maxKeyBytes?: number;
   /** Milliseconds each step may stay pending before the operation fails with code `timeout`. */
   timeouts?: PolicyTimeouts;
+  /**
+   * How the rules of one trigger combine (docs/policy-documents.md): `'first-match'` (the
+   * seed's registration-order semantics) or `'deny-overrides'` (SochDB Rust's
+   * `CompiledPolicySet`). A loaded document's `mode` sets it too. @default 'first-match'
+   */
+  composition?: Composition;
+  /** Fail closed on any operation that no rule explicitly allows (an allow-list). @default false */
+  defaultDeny?: boolean;
+}
+
+/** Options of a hook registered in code. */
+export interface HookOptions {
+  /** Names the hook in violations, audit entries and explanations. @default `hook-N` (registration number) */
+  id?: string;
+  /** Higher runs first; equal priorities keep registration order. @default 0 */
+  priority?: number;
 }
 
 export const DEFAULT_MAX_KEY_BYTES = 65_536;
@@ -49,6 +74,9 @@ export interface EnableAuditOptions {
 export type PolicyCallContext = Record<string, string | undefined>;
 
 const ALLOW: Decision = Object.freeze({ action: PolicyAction.ALLOW, value: undefined });
+const HOOK_OPTION_NAMES = ['id', 'priority'];
+const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
+let documentNames = 0;
 
 /**
  * Wraps a {@link KeyValueStore} with hooks, rate limits and an audit log. Every operation
@@ -57,8 +85,15 @@ const ALLOW: Decision = Object.freeze({ action: PolicyAction.ALLOW, value: undef
 export class PolicyEngine {
   readonly db: KeyValueStore;
   readonly #clock: () => number;
-  readonly #hooks = new Map<PolicyTrigger, HookIndex<PolicyHandler>>();
-  #seq = 0;
+  /** Hooks registered in code, as rules. */
+  readonly #codeRules: Rule[] = [];
+  /** Loaded documents by name, with their rules numbered in registration order. */
+  readonly #documents = new Map<string, { doc: CompiledDocument; rules: Rule[] }>();
+  #order = 0;
+  /** The snapshot operations use; rebuilt on the first operation after any change. */
+  #set: RuleSet | undefined;
+  #composition: Composition | undefined;
+  readonly #defaultDeny: boolean;
   readonly #limits: RateLimit[] = [];
   readonly #limitsFor: Record<Operation, LimitBuckets[]> = { read: [], write: [], delete: [] };
   readonly #rateLimitStore: RateLimitStore;
@@ -94,38 +129,184 @@ export class PolicyEngine {
     this.#clock = clock;
     this.#rateLimitStore = rateLimitStore ?? new MemoryRateLimitStore();
     this.#audit = new AuditTrail({ sink: auditSink, failOpen: auditFailure === 'open', onError: onAuditError, deadline: this.#deadlines.audit });
-    for (const trigger of Object.values(PolicyTrigger)) this.#hooks.set(trigger, new HookIndex<PolicyHandler>());
+    const { composition, defaultDeny = false } = options;
+    if (composition !== undefined && composition !== 'first-match' && composition !== 'deny-overrides') {
+      throw new RangeError(`options.composition must be 'first-match' or 'deny-overrides', got ${describe(composition)}`);
+    }
+    if (typeof defaultDeny !== 'boolean') throw new TypeError(`options.defaultDeny must be a boolean, got ${describe(defaultDeny)}`);
+    this.#composition = composition;
+    this.#defaultDeny = defaultDeny;
   }
 
   // ---- hooks: one registration path for every trigger -------------------------------
 
-  /** Registers `handler` for keys matching `pattern` on `trigger`. Returns the engine. */
-  on(trigger: PolicyTrigger, pattern: string, handler: PolicyHandler): this {
+  /**
+   * Registers `handler` for keys matching `pattern` on `trigger`; `options.id` names it in
+   * violations and audit entries. Returns the engine.
+   */
+  on(trigger: PolicyTrigger, pattern: string, handler: PolicyHandler, options?: HookOptions): this {
     if (!isPolicyTrigger(trigger)) {
       throw new RangeError(`trigger must be one of ${Object.values(PolicyTrigger).join(', ')}, got ${describe(trigger)}`);
     }
     if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${describe(handler)}`);
-    this.#hooks.get(trigger)!.add(pattern, this.#seq++, handler);
+    compilePattern(pattern);
+    const order = this.#order;
+    let id = `hook-${order}`;
+    let priority = 0;
+    if (options !== undefined) {
+      if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+      for (const name of Object.keys(options)) {
+        if (!HOOK_OPTION_NAMES.includes(name)) throw new RangeError(`options.${name} is not a hook option; the options are ${HOOK_OPTION_NAMES.join(', ')}`);
+      }
+      if (options.id !== undefined) {
+        if (typeof options.id !== 'string' || !RULE_ID.test(options.id)) throw new RangeError(`options.id must match ${RULE_ID.source}, got ${describe(options.id)}`);
+        if (this.#ruleIds().has(options.id)) throw new RangeError(`options.id ${JSON.stringify(options.id)} is already a rule or hook id`);
+        id = options.id;
+      }
+      if (options.priority !== undefined) {
+        if (!Number.isSafeInteger(options.priority)) throw new RangeError(`options.priority must be an integer, got ${describe(options.priority)}`);
+        priority = options.priority;
+      }
+    }
+    this.#order++;
+    this.#codeRules.push(
+      Object.freeze({
+        id, trigger, pattern, priority, namespace: undefined, effect: 'handler' as const, enforce: true, condition: undefined,
+        handler, decision: undefined, description: undefined, source: 'code', plain: true, order,
+      }),
+    );
+    this.#set = undefined;
     return this;
   }
 
-  beforeWrite(pattern: string, handler: PolicyHandler): this {
-    return this.on(PolicyTrigger.BEFORE_WRITE, pattern, handler);
+  beforeWrite(pattern: string, handler: PolicyHandler, options?: HookOptions): this {
+    return this.on(PolicyTrigger.BEFORE_WRITE, pattern, handler, options);
   }
-  afterWrite(pattern: string, handler: PolicyHandler): this {
-    return this.on(PolicyTrigger.AFTER_WRITE, pattern, handler);
+  afterWrite(pattern: string, handler: PolicyHandler, options?: HookOptions): this {
+    return this.on(PolicyTrigger.AFTER_WRITE, pattern, handler, options);
   }
-  beforeRead(pattern: string, handler: PolicyHandler): this {
-    return this.on(PolicyTrigger.BEFORE_READ, pattern, handler);
+  beforeRead(pattern: string, handler: PolicyHandler, options?: HookOptions): this {
+    return this.on(PolicyTrigger.BEFORE_READ, pattern, handler, options);
   }
-  afterRead(pattern: string, handler: PolicyHandler): this {
-    return this.on(PolicyTrigger.AFTER_READ, pattern, handler);
+  afterRead(pattern: string, handler: PolicyHandler, options?: HookOptions): this {
+    return this.on(PolicyTrigger.AFTER_READ, pattern, handler, options);
   }
-  beforeDelete(pattern: string, handler: PolicyHandler): this {
-    return this.on(PolicyTrigger.BEFORE_DELETE, pattern, handler);
+  beforeDelete(pattern: string, handler: PolicyHandler, options?: HookOptions): this {
+    return this.on(PolicyTrigger.BEFORE_DELETE, pattern, handler, options);
   }
-  afterDelete(pattern: string, handler: PolicyHandler): this {
-    return this.on(PolicyTrigger.AFTER_DELETE, pattern, handler);
+  afterDelete(pattern: string, handler: PolicyHandler, options?: HookOptions): this {
+    return this.on(PolicyTrigger.AFTER_DELETE, pattern, handler, options);
+  }
+
+  // ---- rules as data ---------------------------------------------------------------------
+
+  /**
+   * Adds a policy document's rules, rate limits and audit settings (docs/policy-documents.md).
+   * `document` is a parsed object, or the answer of `parsePolicyText`/`readPolicyFile` (which
+   * lets errors carry lines and columns). Loading again under the same `options.name`
+   * replaces that document atomically: operations in flight finish with the rules they
+   * started with. Anything invalid throws {@link PolicyDocumentError} and changes nothing.
+   */
+  load(document: unknown, options: LoadOptions = {}): this {
+    const parsed = isParsed(document) ? document : undefined;
+    const file = options.file ?? parsed?.file;
+    const compiled = compileDocument(parsed ? parsed.document : document, { ...options, file, parsed });
+    const name = options.name ?? file ?? `document-${++documentNames}`;
+    const issues: DocumentIssue[] = [];
+    const previous = this.#documents.get(name);
+    const taken = this.#ruleIds(name);
+    compiled.rules.forEach((rule, i) => {
+      if (taken.has(rule.id)) issues.push({ file, ruleId: rule.id, field: `/rules/${i}/id`, message: `rule id ${JSON.stringify(rule.id)} is already used by a hook or another document` });
+    });
+    const mode = compiled.mode;
+    if (mode !== undefined) {
+      for (const [other, { doc }] of this.#documents) {
+        if (other !== name && doc.mode !== undefined && doc.mode !== mode) {
+          issues.push({ file, field: '/mode', message: `mode ${mode} conflicts with ${doc.mode} of the loaded document ${JSON.stringify(other)}` });
+        }
+      }
+    }
+    const limits = JSON.stringify(compiled.rateLimits);
+    if (previous !== undefined && JSON.stringify(previous.doc.rateLimits) !== limits) {
+      issues.push({ file, field: '/rate_limits', message: 'rate_limits cannot change when a document is reloaded; create a new engine' });
+    }
+    const parsedLimits: ReturnType<typeof parseRateLimit>[] = [];
+    if (previous === undefined) {
+      compiled.rateLimits.forEach((l, i) => {
+        try {
+          parsedLimits.push(parseRateLimit(l.operation, { maxPerMinute: l.maxPerMinute, scope: l.scope }, undefined));
+        } catch (error) {
+          issues.push({ file, field: `/rate_limits/${i}`, message: (error as Error).message });
+        }
+      });
+    }
+    if (issues.length > 0) throw new PolicyDocumentError(issues);
+    // Nothing can fail from here on: the swap is all or nothing.
+    const rules = compiled.rules.map((rule) => Object.freeze({ ...rule, source: name, order: this.#order++ }));
+    this.#documents.set(name, { doc: compiled, rules });
+    for (const limit of parsedLimits) this.#addLimit(limit);
+    if (compiled.audit?.enabled === true && !this.#audit.enabled) this.enableAudit({ maxEntries: compiled.audit.maxEntries });
+    this.#set = undefined;
+    return this;
+  }
+
+  /** Removes a document loaded under `name` (its rate limits stay). Returns whether there was one. */
+  unload(name: string): boolean {
+    const had = this.#documents.delete(name);
+    if (had) this.#set = undefined;
+    return had;
+  }
+
+  /** Names of the loaded documents, in load order. */
+  get documents(): string[] {
+    return [...this.#documents.keys()];
+  }
+
+  /** Every rule and code hook, in evaluation order per trigger. */
+  get rules(): readonly RuleRef[] {
+    const set = this.#rules();
+    return [...set.byTrigger.values()].flatMap((list) => list.map(ruleRef));
+  }
+
+  /**
+   * A dry run (like SochDB's gRPC `Evaluate` and OPA's `--explain`): what the rules decide for
+   * `operation` on `key`, with every rule checked, and whether the rate limits would admit it.
+   * No storage access, no token taken, no audit entry. Code handlers do run: keep them pure.
+   */
+  evaluate(operation: Operation, key: BytesLike, options: EvaluateOptions = {}): Promise<EvaluationAnswer> {
+    return explainOperation(
+      {
+        set: this.#rules(),
+        maxKeyBytes: this.#maxKeyBytes,
+        clock: this.#clock,
+        hookDeadline: this.#deadlines.hook,
+        limits: this.#limitsFor,
+        store: this.#rateLimitStore,
+      },
+      operation,
+      key,
+      options,
+    );
+  }
+
+  #ruleIds(except?: string): Set<string> {
+    const ids = new Set<string>();
+    for (const rule of this.#codeRules) ids.add(rule.id);
+    for (const [name, { rules }] of this.#documents) if (name !== except) for (const rule of rules) ids.add(rule.id);
+    return ids;
+  }
+
+  #rules(): RuleSet {
+    if (this.#set !== undefined) return this.#set;
+    let mode = this.#composition;
+    let defaultDeny = this.#defaultDeny;
+    const all: Rule[] = [...this.#codeRules];
+    for (const { doc, rules } of this.#documents.values()) {
+      mode ??= doc.mode;
+      defaultDeny ||= doc.defaultDeny;
+      all.push(...rules);
+    }
+    return (this.#set = new RuleSet(all, mode ?? 'first-match', defaultDeny));
   }
 
   // ---- rate limits -------------------------------------------------------------------
@@ -138,12 +319,15 @@ export class PolicyEngine {
   addRateLimit(operation: RateLimitOperation, options: RateLimitOptions): this;
   addRateLimit(operation: RateLimitOperation, maxPerMinute: number, scope?: string): this;
   addRateLimit(operation: RateLimitOperation, maxOrOptions: number | RateLimitOptions, scope?: string): this {
-    const parsed = parseRateLimit(operation, maxOrOptions, scope);
+    this.#addLimit(parseRateLimit(operation, maxOrOptions, scope));
+    return this;
+  }
+
+  #addLimit(parsed: ReturnType<typeof parseRateLimit>): void {
     const limit: RateLimit = Object.freeze({ ...parsed, id: rateLimitId(parsed, new Set(this.#limits.map((l) => l.id))) });
     this.#limits.push(limit);
     const buckets = new LimitBuckets(limit);
     for (const op of ['read', 'write', 'delete'] as const) if (appliesTo(limit, op)) this.#limitsFor[op].push(buckets);
-    return this;
   }
 
   /** The limits registered so far, in registration order. */
@@ -187,10 +371,11 @@ export class PolicyEngine {
     // Private copies first: what the hooks approve is exactly what storage and audit see.
     const k = ownKey(key, this.#maxKeyBytes);
     const v = ownBytes(value, 'value');
+    const set = this.#set ?? this.#rules();
     const ctx = this.#context('write', k, v, context, key);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
-    let decision = this.#evaluate(PolicyTrigger.BEFORE_WRITE, ctx);
+    let decision = this.#evaluate(PolicyTrigger.BEFORE_WRITE, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     const written = decision.action === PolicyAction.MODIFY && decision.value !== undefined ? decision.value : v;
@@ -200,7 +385,7 @@ export class PolicyEngine {
       return this.#storageFailed(ctx, error);
     }
     ctx[SET_VALUE](written);
-    const after = this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx);
+    const after = this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx, set);
     if (after instanceof Promise) await after;
     const audited = this.#audit.record(ctx, 'allowed');
     if (audited !== undefined) await audited;
@@ -209,10 +394,11 @@ export class PolicyEngine {
   /** Reads `key` if the policies allow it; null when absent or withheld by `after_read` (rule O2). */
   async get(key: BytesLike, context?: PolicyCallContext): Promise<Buffer | null> {
     const k = ownKey(key, this.#maxKeyBytes);
+    const set = this.#set ?? this.#rules();
     const ctx = this.#context('read', k, null, context, key);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
-    let decision = this.#evaluate(PolicyTrigger.BEFORE_READ, ctx);
+    let decision = this.#evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     let stored: Uint8Array | null | undefined;
@@ -226,7 +412,7 @@ export class PolicyEngine {
     if (stored !== null && stored !== undefined) {
       value = toBuffer(stored, 'stored value');
       ctx[SET_VALUE](value);
-      let after = this.#evaluate(PolicyTrigger.AFTER_READ, ctx);
+      let after = this.#evaluate(PolicyTrigger.AFTER_READ, ctx, set);
       if (after instanceof Promise) after = await after;
       if (after.action === PolicyAction.DENY) {
         value = null;
@@ -245,10 +431,11 @@ export class PolicyEngine {
   /** Deletes `key` if the policies allow it; a missing key succeeds (rules O3, O6). */
   async delete(key: BytesLike, context?: PolicyCallContext): Promise<void> {
     const k = ownKey(key, this.#maxKeyBytes);
+    const set = this.#set ?? this.#rules();
     const ctx = this.#context('delete', k, null, context, key);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
-    let decision = this.#evaluate(PolicyTrigger.BEFORE_DELETE, ctx);
+    let decision = this.#evaluate(PolicyTrigger.BEFORE_DELETE, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     try {
@@ -256,7 +443,7 @@ export class PolicyEngine {
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
-    const after = this.#evaluate(PolicyTrigger.AFTER_DELETE, ctx);
+    const after = this.#evaluate(PolicyTrigger.AFTER_DELETE, ctx, set);
     if (after instanceof Promise) await after;
     const audited = this.#audit.record(ctx, 'allowed');
     if (audited !== undefined) await audited;
@@ -264,15 +451,16 @@ export class PolicyEngine {
 
   // ---- pipeline steps --------------------------------------------------------------------
 
-  #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike): PolicyContext {
-    return new PolicyContext(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock());
+  #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike): DecisionContext {
+    // Applied rules are collected only when an audit entry will carry them.
+    return new DecisionContext(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock(), this.#audit.enabled);
   }
 
   /**
    * Rate limits (rules R2–R7): all applicable buckets in one call, all or nothing. Returns
    * undefined when the store admitted the operation synchronously.
    */
-  #admit(ctx: PolicyContext): Promise<void> | undefined {
+  #admit(ctx: DecisionContext): Promise<void> | undefined {
     const limits = this.#limitsFor[ctx.operation];
     if (limits.length === 0) return undefined;
     const buckets: BucketRequest[] = new Array(limits.length);
@@ -286,7 +474,7 @@ export class PolicyEngine {
     return isThenable(answer) ? this.#admitLater(ctx, this.#deadlines.rateLimit.race(answer)) : this.#checkAdmission(ctx, answer);
   }
 
-  async #admitLater(ctx: PolicyContext, answer: PromiseLike<RateLimitDecision>): Promise<void> {
+  async #admitLater(ctx: DecisionContext, answer: PromiseLike<RateLimitDecision>): Promise<void> {
     let decision: RateLimitDecision;
     try {
       decision = await answer;
@@ -297,7 +485,7 @@ export class PolicyEngine {
     return this.#checkAdmission(ctx, decision);
   }
 
-  #checkAdmission(ctx: PolicyContext, decision: RateLimitDecision): Promise<never> | undefined {
+  #checkAdmission(ctx: DecisionContext, decision: RateLimitDecision): Promise<never> | undefined {
     if (typeof decision?.allowed !== 'boolean') {
       const cause = new TypeError(`rate-limit store answered ${describe(decision)}`);
       return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
@@ -310,24 +498,46 @@ export class PolicyEngine {
    * Runs one trigger's matching hooks in order until DENY or MODIFY (rules H1–H4, H10).
    * Synchronous until a handler returns a promise; the rest then runs in {@link #evaluateLater}.
    */
-  #evaluate(trigger: PolicyTrigger, ctx: PolicyContext): Decision | Promise<Decision> {
-    const index = this.#hooks.get(trigger)!;
-    return index.size === 0 ? ALLOW : this.#runHooks(trigger, ctx, index.match(ctx.keyText), 0);
+  #evaluate(trigger: PolicyTrigger, ctx: DecisionContext, set: RuleSet): Decision | Promise<Decision> {
+    if (set.size === 0 && !set.defaultDeny) return ALLOW;
+    const index = set.index(trigger);
+    if (set.plain) return index.size === 0 ? ALLOW : this.#runHooks(trigger, ctx, index.match(ctx.keyText), 0);
+    const matched = index.match(ctx.keyText);
+    const rules: Rule[] = new Array(matched.length);
+    for (let i = 0; i < matched.length; i++) rules[i] = matched[i]!.value;
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = new TriggerRun(set, trigger, ctx, rules, this.#deadlines.hook).run();
+    } catch (failure) {
+      return this.#ruleFailed(trigger, ctx, failure);
+    }
+    return decision instanceof Promise ? decision.catch((failure: unknown) => this.#ruleFailed(trigger, ctx, failure)) : decision;
   }
 
-  #runHooks(trigger: PolicyTrigger, ctx: PolicyContext, hooks: readonly IndexedHook<PolicyHandler>[], from: number): Decision | Promise<Decision> {
+  #ruleFailed(trigger: PolicyTrigger, ctx: DecisionContext, failure: unknown): Promise<never> {
+    if (!(failure instanceof RuleFailure)) throw failure;
+    return this.#hookFailed(trigger, ctx, failure.rule, failure.cause);
+  }
+
+  /** The seed's loop, for code hooks alone (rules H1–H4): nothing of rules on this path. */
+  #runHooks(trigger: PolicyTrigger, ctx: DecisionContext, hooks: readonly IndexedHook<Rule>[], from: number): Decision | Promise<Decision> {
     for (let i = from; i < hooks.length; i++) {
       const hook = hooks[i]!;
       let decision: Decision;
       try {
         ctx[NEXT_HOOK]();
-        const result = hook.value(ctx);
+        const result = hook.value.handler!(ctx);
         if (isThenable(result)) return this.#evaluateLater(trigger, ctx, hooks, i, this.#deadlines.hook.race(result));
         decision = toDecision(result, ctx);
       } catch (cause) {
-        return this.#hookFailed(trigger, ctx, hook, cause);
+        return this.#hookFailed(trigger, ctx, hook.value, cause);
       }
-      if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) return decision;
+      const applied = this.#audit.enabled ? ctx[DECISION]().applied : undefined;
+      if (applied !== undefined) applied.push(hook.value.id);
+      if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) {
+        ctx[DECISION]().decidedBy = hook.value;
+        return decision;
+      }
     }
     return ALLOW;
   }
@@ -335,8 +545,8 @@ export class PolicyEngine {
   /** Continues {@link #runHooks} once the handler at `at` has settled. */
   async #evaluateLater(
     trigger: PolicyTrigger,
-    ctx: PolicyContext,
-    hooks: readonly IndexedHook<PolicyHandler>[],
+    ctx: DecisionContext,
+    hooks: readonly IndexedHook<Rule>[],
     at: number,
     pending: PromiseLike<unknown>,
   ): Promise<Decision> {
@@ -344,29 +554,37 @@ export class PolicyEngine {
     try {
       decision = toDecision(await pending, ctx);
     } catch (cause) {
-      return this.#hookFailed(trigger, ctx, hooks[at]!, cause);
+      return this.#hookFailed(trigger, ctx, hooks[at]!.value, cause);
     }
-    if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) return decision;
+    if (this.#audit.enabled) ctx[DECISION]().applied?.push(hooks[at]!.value.id);
+    if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) {
+      ctx[DECISION]().decidedBy = hooks[at]!.value;
+      return decision;
+    }
     return this.#runHooks(trigger, ctx, hooks, at + 1);
   }
 
   /** A handler threw, answered nonsense or never answered: fail closed, audited `error` (rule H10). */
-  async #hookFailed(trigger: PolicyTrigger, ctx: PolicyContext, hook: IndexedHook<PolicyHandler>, cause: unknown): Promise<never> {
+  async #hookFailed(trigger: PolicyTrigger, ctx: DecisionContext, rule: Rule, cause: unknown): Promise<never> {
     const timedOut = cause instanceof StepTimeout;
     const code = timedOut ? ViolationCode.TIMEOUT : ViolationCode.HOOK_FAILED;
+    const decision = ctx[DECISION]();
+    decision.decidedBy = rule;
     const error = new PolicyViolation(code, violationMessage(code, ctx.operation), {
       operation: ctx.operation,
       key: ctx.keyText,
       cause,
       trigger,
-      pattern: hook.pattern,
+      pattern: rule.pattern,
+      ruleId: rule.id,
+      decisionId: decision.id,
       stage: timedOut ? 'hook' : undefined,
     });
     await this.#audit.recordQuietly(ctx, 'error');
     throw error;
   }
 
-  async #deny(ctx: PolicyContext): Promise<never> {
+  async #deny(ctx: DecisionContext): Promise<never> {
     return this.#fail(ctx, 'denied', ViolationCode.DENIED);
   }
 
@@ -374,14 +592,30 @@ export class PolicyEngine {
    * Storage errors escape as themselves, audited `error` (rule E2); a storage call that never
    * settled fails with code `timeout`.
    */
-  async #storageFailed(ctx: PolicyContext, error: unknown): Promise<never> {
+  async #storageFailed(ctx: DecisionContext, error: unknown): Promise<never> {
     if (error instanceof StepTimeout) return this.#fail(ctx, 'error', ViolationCode.TIMEOUT, error, undefined, error.stage);
     await this.#audit.recordQuietly(ctx, 'error');
     throw error;
   }
 
-  async #fail(ctx: PolicyContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number, stage?: TimeoutStage): Promise<never> {
+  async #fail(ctx: DecisionContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number, stage?: TimeoutStage): Promise<never> {
     await this.#audit.recordQuietly(ctx, result);
-    throw new PolicyViolation(code, violationMessage(code, ctx.operation), { operation: ctx.operation, key: ctx.keyText, cause, retryAfterMs, stage });
+    const decision = ctx[DECISION]();
+    const rule = code === ViolationCode.DENIED ? decision.decidedBy : undefined;
+    throw new PolicyViolation(code, violationMessage(code, ctx.operation), {
+      operation: ctx.operation,
+      key: ctx.keyText,
+      cause,
+      retryAfterMs,
+      stage,
+      decisionId: decision.id,
+      ruleId: rule?.id,
+      trigger: rule?.trigger,
+      pattern: rule?.pattern,
+    });
   }
+}
+
+function isParsed(value: unknown): value is ParsedDocument {
+  return typeof value === 'object' && value !== null && typeof (value as ParsedDocument).position === 'function' && 'document' in value;
 }

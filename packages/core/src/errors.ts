@@ -29,11 +29,18 @@ export interface PolicyViolationOptions {
   cause?: unknown;
   /** For {@link ViolationCode.RATE_LIMITED}: milliseconds until a retry can pass. */
   retryAfterMs?: number;
-  /** For {@link ViolationCode.HOOK_FAILED}: the trigger and pattern of the failing hook. */
+  /** For `hook_failed` and `denied`: the trigger and pattern of the deciding hook or rule. */
   trigger?: PolicyTrigger;
   pattern?: string;
   /** For {@link ViolationCode.TIMEOUT}: the step that did not settle. */
   stage?: TimeoutStage;
+  /**
+   * The rule or hook that decided: for `denied`, the denying rule (`$default` when
+   * deny-by-default refused a key no rule allowed); for `hook_failed`, the failing one.
+   */
+  ruleId?: string;
+  /** The operation's decision id: the same as in its audit entry (docs/policy-documents.md). */
+  decisionId?: string;
 }
 
 /**
@@ -72,6 +79,8 @@ export class PolicyViolation extends Error {
   readonly trigger: PolicyTrigger | undefined;
   readonly pattern: string | undefined;
   readonly stage: TimeoutStage | undefined;
+  readonly ruleId: string | undefined;
+  readonly decisionId: string | undefined;
 
   constructor(code: ViolationCode, message: string, options: PolicyViolationOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -82,6 +91,8 @@ export class PolicyViolation extends Error {
     this.trigger = options.trigger;
     this.pattern = options.pattern;
     this.stage = options.stage;
+    this.ruleId = options.ruleId;
+    this.decisionId = options.decisionId;
   }
 }
 

@@ -32,3 +32,13 @@ export { MemoryAuditSink, DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, type MemoryAudit
 export { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
 export { PolicyEngine, DEFAULT_MAX_KEY_BYTES, type PolicyEngineOptions, type EnableAuditOptions, type PolicyCallContext } from './engine.js';
 export { DEFAULT_TIMEOUTS, StepTimeout, type PolicyTimeouts, type TimeoutStage } from './timeouts.js';
+export { type HookOptions } from './engine.js';
+export { PolicyDocumentError, parseDocumentText as parsePolicyText, readDocumentFile as readPolicyFile, validateDocument as validatePolicyDocument, formatIssue, type PolicyDocument, type RuleSpec, type RuleEffect, type CompositionMode, type DocumentIssue, type ParsedDocument, type DocumentFormat } from './rules/document.js';
+export { policyDocumentSchema } from './rules/schema.js';
+export { CEL_VARIABLES } from './rules/condition.js';
+export { DEFAULT_DENY_ID, type RuleRef } from './rules/rule.js';
+export type { Composition } from './rules/compose.js';
+export type { LoadOptions } from './rules/load.js';
+export type { RuleCheck } from './rules/evaluate.js';
+export type { EvaluateOptions, EvaluationAnswer, RateLimitAnswer } from './rules/explain.js';
+export { isDecisionId, decisionIdTime } from './events/decision-id.js';

@@ -12,7 +12,7 @@ export function normalizeAuditQuery(query: unknown = {}): Required<Pick<AuditQue
   const q = query as AuditQuery;
   const limit = q.limit ?? DEFAULT_AUDIT_LIMIT;
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${describe(limit)}`);
-  for (const name of ['agentId', 'sessionId'] as const) {
+  for (const name of ['agentId', 'sessionId', 'ruleId'] as const) {
     const v = (q as Record<string, unknown>)[name];
     if (v !== undefined && typeof v !== 'string') throw new TypeError(`${name} must be a string, got ${describe(v)}`);
   }
@@ -35,6 +35,7 @@ export function matchesAuditQuery(entry: AuditEntry, q: AuditQuery): boolean {
     (q.agentId === undefined || entry.agentId === q.agentId) &&
     (q.operation === undefined || entry.operation === q.operation) &&
     (q.result === undefined || entry.result === q.result) &&
+    (q.ruleId === undefined || entry.ruleId === q.ruleId) &&
     (q.since === undefined || entry.timestamp >= q.since) &&
     (q.until === undefined || entry.timestamp <= q.until)
   );

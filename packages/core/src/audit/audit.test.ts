@@ -54,7 +54,19 @@ describe('audit (A1–A4)', () => {
       ['delete', 'ok', 'allowed'],
       ['delete', 'ok', 'rate_limited'],
     ]);
-    expect(log[0]).toEqual({ timestamp: 1_000, operation: 'write', key: 'ok', agentId: 'a', sessionId: 's', result: 'allowed' });
+    expect(log[0]).toEqual({
+      timestamp: 1_000,
+      operation: 'write',
+      key: 'ok',
+      agentId: 'a',
+      sessionId: 's',
+      result: 'allowed',
+      // Decision fields (docs/policy-documents.md): no hook matched `ok`, so none decided.
+      decisionId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7/),
+      ruleId: null,
+      appliedRules: [],
+    });
+    expect(log[1]).toMatchObject({ ruleId: 'hook-0', appliedRules: ['hook-0'] });
     expect(log[1]!.agentId).toBeNull();
   });
 

@@ -128,6 +128,31 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   /**
+   * What {@link consume} would answer at `now`, taking no token and changing no bucket (the
+   * `peek` capability that `policy.evaluate` uses for its dry runs).
+   */
+  peek(buckets: readonly BucketRequest[], now: number): RateLimitDecision {
+    if (typeof now !== 'number' || now !== now || now === Infinity || now === -Infinity) {
+      throw new RangeError(`now must be a finite number of milliseconds, got ${describe(now)}`);
+    }
+    let retryAfterMs = 0;
+    let limitedBy: string | undefined;
+    let remaining = Infinity;
+    for (const b of buckets) {
+      const bucket = this.#buckets.get(b.key);
+      const since = bucket === undefined ? this.#reclaimedAt : bucket.last;
+      const at = now > since ? now : since;
+      const units = level(bucket, b.capacity, b.windowMs, at);
+      if (units < b.windowMs) {
+        limitedBy ??= b.key;
+        retryAfterMs = Math.max(retryAfterMs, Math.ceil((b.windowMs - units) / b.capacity + (at - now)));
+      } else remaining = Math.min(remaining, Math.floor((units - b.windowMs) / b.windowMs));
+    }
+    if (limitedBy !== undefined) return { allowed: false, remaining: 0, retryAfterMs, limitedBy };
+    return { allowed: true, remaining: remaining === Infinity ? 0 : remaining, retryAfterMs: 0 };
+  }
+
+  /**
    * Drops every bucket that has refilled completely by `now` and returns how many are left.
    * Never needed: `consume` reclaims full buckets on its own, a few per call. This does the
    * whole map at once (O(buckets)), e.g. before measuring memory.
