@@ -14,41 +14,59 @@ let counter = 0;
 // Random bytes drawn 4 KiB at a time: one system call per 512 ids.
 const POOL = Buffer.alloc(4096);
 let poolAt = POOL.length;
-const HEX: string[] = [];
-for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, '0'));
+/** The id is written here as ASCII and read out in one piece: a flat string, not a rope of concatenations. */
+const OUT = Buffer.from('00000000-0000-7000-8000-000000000000', 'latin1');
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
-function hex(n: number, digits: number): string {
-  return n.toString(16).padStart(digits, '0');
-}
-
-/** A new decision id. `now` is wall-clock milliseconds (the engine's clock may be a test's fake). */
+/** A new decision id. `now` is milliseconds since the epoch, from the engine's clock. */
 export function newDecisionId(now: number = Date.now()): string {
-  let ms = Math.floor(now);
-  if (ms <= lastMs) {
-    // Same millisecond (or the clock stepped back): count on from the last id.
-    ms = lastMs;
-    counter++;
-    if (counter > 0xfff) {
-      ms = ++lastMs;
-      counter = 0;
-    }
-  } else {
-    lastMs = ms;
+  if (now > lastMs) {
+    lastMs = Math.floor(now);
     counter = 0;
+    stamp(lastMs);
+  } else if (++counter > 0xfff) {
+    // Same millisecond (or the clock stepped back) 4096 times: borrow the next millisecond.
+    counter = 0;
+    stamp(++lastMs);
   }
   if (poolAt + 8 > POOL.length) {
     randomFillSync(POOL);
     poolAt = 0;
   }
-  const r = POOL;
-  const i = poolAt;
+  OUT[15] = HEX[counter >> 8]!;
+  OUT[16] = HEX[(counter >> 4) & 15]!;
+  OUT[17] = HEX[counter & 15]!;
+  // Variant bits 10, then 62 random bits.
+  const v = 0x80 | (POOL[poolAt]! & 0x3f);
+  OUT[19] = HEX[v >> 4]!;
+  OUT[20] = HEX[v & 15]!;
+  let at = 21;
+  for (let i = 1; i < 8; i++) {
+    if (at === 23) at = 24;
+    const byte = POOL[poolAt + i]!;
+    OUT[at++] = HEX[byte >> 4]!;
+    OUT[at++] = HEX[byte & 15]!;
+  }
   poolAt += 8;
-  const timeHex = hex(ms, 12);
-  return (
-    timeHex.slice(0, 8) + '-' + timeHex.slice(8) + '-7' + hex(counter, 3) + '-' +
-    HEX[0x80 | (r[i]! & 0x3f)] + HEX[r[i + 1]!] + '-' +
-    HEX[r[i + 2]!] + HEX[r[i + 3]!] + HEX[r[i + 4]!] + HEX[r[i + 5]!] + HEX[r[i + 6]!] + HEX[r[i + 7]!]
-  );
+  return OUT.toString('latin1', 0, 36);
+}
+
+/** Writes the 48-bit millisecond time into the first 13 characters (8, dash, 4). */
+function stamp(ms: number): void {
+  let hi = Math.floor(ms / 0x1000000);
+  let lo = ms % 0x1000000;
+  for (let i = 12; i >= 9; i--) {
+    OUT[i] = HEX[lo & 15]!;
+    lo >>>= 4;
+  }
+  for (let i = 7; i >= 6; i--) {
+    OUT[i] = HEX[lo & 15]!;
+    lo >>>= 4;
+  }
+  for (let i = 5; i >= 0; i--) {
+    OUT[i] = HEX[hi & 15]!;
+    hi = Math.floor(hi / 16);
+  }
 }
 
 const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -13,15 +13,26 @@ export interface ShadowHit {
 }
 
 /** The engine's record of one operation's decision, kept private on the context. */
-export interface DecisionState {
-  /** Made on first read: an operation nobody records pays nothing for it. */
-  readonly id: string;
+export class DecisionState {
+  #id: string | undefined = undefined;
   /** The rule that decided (denied, modified, or allowed under deny-by-default). */
-  decidedBy: RuleRef | undefined;
+  decidedBy: RuleRef | undefined = undefined;
   /** Ids of the rules that applied, in evaluation order; collected only when something will read them. */
   applied: string[] | undefined;
   /** The first shadow rule that would have denied or modified the operation. */
-  shadow: ShadowHit | undefined;
+  shadow: ShadowHit | undefined = undefined;
+
+  constructor(
+    readonly timestamp: number,
+    collect: boolean,
+  ) {
+    this.applied = collect ? [] : undefined;
+  }
+
+  /** Made on first read: an operation nobody records pays nothing for it. */
+  get id(): string {
+    return (this.#id ??= newDecisionId(this.timestamp));
+  }
 }
 
 /**
@@ -29,30 +40,16 @@ export interface DecisionState {
  * PolicyContext: the record sits behind a private field and an unexported symbol.
  */
 export class DecisionContext extends PolicyContext {
-  #id: string | undefined = undefined;
-  #state: DecisionState | undefined = undefined;
+  #state: DecisionState | undefined;
 
   constructor(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number, collect: boolean) {
     super(operation, key, keyText, value, custom, timestamp);
-    if (collect) this.#init().applied = [];
-  }
-
-  #init(): DecisionState {
-    if (this.#state !== undefined) return this.#state;
-    const self = this;
-    return (this.#state = {
-      get id() {
-        return (self.#id ??= newDecisionId());
-      },
-      decidedBy: undefined,
-      applied: undefined,
-      shadow: undefined,
-    });
+    this.#state = collect ? new DecisionState(timestamp, true) : undefined;
   }
 
   /** The decision record, created on first use. */
   [DECISION](): DecisionState {
-    return this.#state ?? this.#init();
+    return (this.#state ??= new DecisionState(this.timestamp, false));
   }
 }
 
