@@ -190,6 +190,24 @@ function compileClass(body: string, refuse: Refusal): CharSet {
 const isHigh = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
 const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
 
+/**
+ * The longest literal text every key matching the alternative contains (a literal segment, or a
+ * literal run of a glob segment), or '': a native `includes` rejects most keys before the scan.
+ */
+export function requiredText(segments: readonly Segment[]): string {
+  let best = '';
+  const consider = (units: readonly Unit[]): void => {
+    for (const u of units) if (typeof u === 'string' && u.length > best.length) best = u;
+  };
+  for (const seg of segments) {
+    if (seg.kind === Kind.Literal && seg.text.length > best.length) best = seg.text;
+    consider(seg.head);
+    consider(seg.tail);
+    for (const chunk of seg.chunks) consider(chunk);
+  }
+  return best;
+}
+
 /** Whether `key` (all of it) matches the compiled alternative. */
 export function matchSegments(segments: readonly Segment[], key: string): boolean {
   const n = segments.length;

@@ -1,6 +1,6 @@
 import { expandBraces, MAX_ALTERNATIVES, type Refusal } from './brace-expansion.js';
 import { classEnd } from './glob-class.js';
-import { compileAlternative, matchSegments } from './matcher.js';
+import { compileAlternative, matchSegments, requiredText } from './matcher.js';
 
 /**
  * Glob patterns, compiled once at registration to the linear-time matcher of matcher.ts
@@ -100,18 +100,25 @@ export class PatternMatcher {
   /** The pattern as written. */
   readonly pattern: string;
   readonly #alternatives: readonly ReturnType<typeof compileAlternative>[];
+  /** Per alternative, literal text a matching key must contain ('' for none). */
+  readonly #required: readonly string[];
 
   /** @internal Use {@link compilePattern}. */
   constructor(pattern: string, alternatives: readonly ReturnType<typeof compileAlternative>[]) {
     this.pattern = pattern;
     this.#alternatives = alternatives;
+    this.#required = alternatives.map(requiredText);
   }
 
   /** Whether `key` (the whole of it) matches; O(key length × pattern length). */
   test(key: string): boolean {
     const alternatives = this.#alternatives;
-    if (alternatives.length === 1) return matchSegments(alternatives[0]!, key);
-    for (let i = 0; i < alternatives.length; i++) if (matchSegments(alternatives[i]!, key)) return true;
+    const required = this.#required;
+    for (let i = 0; i < alternatives.length; i++) {
+      const text = required[i]!;
+      if (text.length > 1 && !key.includes(text)) continue;
+      if (matchSegments(alternatives[i]!, key)) return true;
+    }
     return false;
   }
 }
