@@ -42,7 +42,7 @@ function legacy(pattern: string): RegExp | Error | undefined {
   if (pattern.includes('***') || pattern.includes('\\/') || /\[[^\]]*\\[A-Za-z0-9]/.test(pattern)) return undefined;
   try {
     const alternatives = expandBraces(pattern, (why) => new RangeError(why));
-    if (alternatives.some((a) => a.startsWith('/**') || /^\*\*\.[^/]*$/.test(a))) return undefined;
+    if (alternatives.some((a) => a.includes('***') || a.startsWith('/**') || /^\*\*\.[^/]*$/.test(a))) return undefined;
   } catch {
     // refused by both, checked below
   }
