@@ -2,7 +2,7 @@ export { PolicyAction, PolicyTrigger, OPERATIONS, isPolicyAction, type Operation
 export { PolicyViolation, PolicyViolationError, ViolationCode, violationMessage, type PolicyViolationOptions } from './errors.js';
 export { toBuffer, toKey, keyText, describe as describeValue, type BytesLike } from './bytes.js';
 export { PolicyContext, normalizeContext, type ContextMap } from './context.js';
-export { compilePattern, matchPattern, assertPattern } from './hooks/pattern.js';
+export { compilePattern, matchPattern, assertPattern, PatternMatcher, MAX_PATTERN_LENGTH, MAX_EXPANDED_LENGTH } from './hooks/pattern.js';
 export { HookIndex, type IndexedHook } from './hooks/hook-index.js';
 export type { PolicyHandler, HandlerResult } from './hooks/handler.js';
 export { storeSupports, requireCapability, NotSupportedError } from './storage/supports.js';
