@@ -3,13 +3,13 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AuditFileError, AuditFileErrorCode } from './errors.js';
 import { makeHasher } from './hasher.js';
-import { acquireLock } from './lock.js';
-import { ioError, openLog, type RecoveryReport } from './open-log.js';
+import { acquireLock } from './write/lock.js';
+import { ioError, openLog, type RecoveryReport } from './write/open-log.js';
 import { resolveOptions, type Durability, type FileAuditSinkOptions, type ResolvedOptions } from './options.js';
-import { queryFiles, type AuditRecordView } from './query.js';
+import { queryFiles, type AuditRecordView } from './read/query.js';
 import { validateEntry } from './validate-entry.js';
-import { verifyFiles, type AuditAnchor, type VerifyResult } from './verify.js';
-import { LogWriter, type WriterStats } from './writer.js';
+import { verifyFiles, type AuditAnchor, type VerifyResult } from './read/verify.js';
+import { LogWriter, type WriterStats } from './write/writer.js';
 
 const OPENING = Symbol('FileAuditSink.open');
 

@@ -20,6 +20,6 @@ export {
   type ParsedLine,
   type LineProblem,
 } from './record.js';
-export { ChainCursor, type ChainFailure, type ChainProblem } from './chain.js';
+export { ChainCursor, type ChainFailure, type ChainProblem } from './read/chain.js';
 export { makeHasher, type Hasher, type HashAlg } from './hasher.js';
 export { validateEntry } from './validate-entry.js';

@@ -1,10 +1,10 @@
 export { FileAuditSink } from './file-audit-sink.js';
 export { type FileAuditSinkOptions, type Durability, DEFAULT_MAX_BYTES } from './options.js';
 export { AuditFileError, AuditFileErrorCode, type AuditFileErrorOptions } from './errors.js';
-export type { RecoveryReport } from './open-log.js';
-export type { MovedAside, MovedAsideReason } from './recovery.js';
-export { queryAuditLog, type AuditRecordView } from './query.js';
-export { verifyAuditLog, type VerifyOptions, type VerifyResult, type VerifyProblem, type VerifyReason, type AuditAnchor } from './verify.js';
+export type { RecoveryReport } from './write/open-log.js';
+export type { MovedAside, MovedAsideReason } from './write/recovery.js';
+export { queryAuditLog, type AuditRecordView } from './read/query.js';
+export { verifyAuditLog, type VerifyOptions, type VerifyResult, type VerifyProblem, type VerifyReason, type AuditAnchor } from './read/verify.js';
 export { type HashAlg } from './hasher.js';
 export { GENESIS_HASH, FORMAT_VERSION } from './record.js';
-export type { WriterStats } from './writer.js';
+export type { WriterStats } from './write/writer.js';

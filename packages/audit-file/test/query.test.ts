@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { open } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { linesBackward, linesForward } from '../src/line-reader.js';
+import { linesBackward, linesForward } from '../src/read/line-reader.js';
 import { FileAuditSink, queryAuditLog } from '../src/index.js';
-import { openSource } from '../src/source.js';
+import { openSource } from '../src/read/source.js';
 import { entry, tmpLog } from './helpers.js';
 
 async function collect<T>(gen: AsyncGenerator<T, unknown>): Promise<T[]> {

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, readSync, statSync } from 'node:fs';
-import type { AuditRecordView } from '../query.js';
+import type { AuditRecordView } from '../read/query.js';
 import { parseEntryFast, toAuditEntry } from '../record.js';
 import { FLAGS, openFileSync } from '../safe-open.js';
 import { listRotatedSync } from '../segments.js';

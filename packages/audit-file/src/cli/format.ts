@@ -1,4 +1,4 @@
-import type { AuditRecordView } from '../query.js';
+import type { AuditRecordView } from '../read/query.js';
 
 const COLUMNS = ['SEQ', 'TIME', 'OPERATION', 'RESULT', 'AGENT', 'SESSION', 'KEY'] as const;
 /** Follow mode prints rows before it knows them all: these widths keep columns mostly aligned. */

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AUDIT_RESULTS, OPERATIONS, type AuditQuery, type AuditResult, type Operation } from '@sochdb-policy/core';
-import { queryAuditLog } from '../query.js';
+import { queryAuditLog } from '../read/query.js';
 import { listRotatedSync } from '../segments.js';
-import { verifyAuditLog, type VerifyResult } from '../verify.js';
+import { verifyAuditLog, type VerifyResult } from '../read/verify.js';
 import { follow } from './follow.js';
 import { jsonRow, safe, safeJson, table, tableRow } from './format.js';
 

@@ -1,5 +1,5 @@
-import type { Hasher } from './hasher.js';
-import { GENESIS_HASH, type LogRecord, type ParsedLine } from './record.js';
+import type { Hasher } from '../hasher.js';
+import { GENESIS_HASH, type LogRecord, type ParsedLine } from '../record.js';
 
 /** Why verification stopped; the first five are the kinds of tampering verify() names. */
 export type ChainProblem = 'edited' | 'deleted' | 'reordered' | 'inserted' | 'truncated' | 'malformed' | 'key_required' | 'wrong_key';

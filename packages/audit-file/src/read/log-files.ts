@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { linesForward, type Line } from './line-reader.js';
-import { listRotated } from './segments.js';
+import { listRotated } from '../segments.js';
 import { openSource, type Source } from './source.js';
 
 /** One file of a log as a reader sees it: where to stop reading, and whether it is the active file. */

@@ -1,7 +1,7 @@
 import { matchesAuditQuery, normalizeAuditQuery, type AuditEntry, type AuditQuery } from '@sochdb-policy/core';
 import { linesBackward } from './line-reader.js';
 import { logFiles, releaseAll, sourceOf, type LogFile } from './log-files.js';
-import { parseEntryFast, toAuditEntry, type EntryRecord } from './record.js';
+import { parseEntryFast, toAuditEntry, type EntryRecord } from '../record.js';
 
 /** An entry as read back with its place in the chain. */
 export interface AuditRecordView extends AuditEntry {

@@ -1,6 +1,6 @@
 import { close, fstat, read } from 'node:fs';
 import { promisify } from 'node:util';
-import { openFile } from './safe-open.js';
+import { openFile } from '../safe-open.js';
 
 const readP = promisify(read);
 const fstatP = promisify(fstat);

@@ -1,7 +1,7 @@
 import { ChainCursor, type ChainFailure, type ChainProblem } from './chain.js';
-import { makeHasher, type HashAlg } from './hasher.js';
+import { makeHasher, type HashAlg } from '../hasher.js';
 import { logFiles, logItems, releaseAll, type LogFile, type LogItem } from './log-files.js';
-import { isTornHeader, parseLine, type LogRecord, type ParsedLine } from './record.js';
+import { isTornHeader, parseLine, type LogRecord, type ParsedLine } from '../record.js';
 
 /** A seq and hash recorded earlier (for example from a previous verify) that the log must still contain. */
 export interface AuditAnchor {

@@ -1,8 +1,8 @@
 import { closeSync, fstatSync, ftruncateSync, lstatSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { AuditFileError, AuditFileErrorCode, errnoOf } from './errors.js';
-import { tryLockExclusive } from './flock.js';
-import { FLAGS, applyMode, openFileSync } from './safe-open.js';
-import { lockPath } from './segments.js';
+import { AuditFileError, AuditFileErrorCode, errnoOf } from '../errors.js';
+import { tryLockExclusive } from '../flock.js';
+import { FLAGS, applyMode, openFileSync } from '../safe-open.js';
+import { lockPath } from '../segments.js';
 
 /**
  * Lock files this process holds, by real path. flock(2) already refuses a second open

@@ -1,5 +1,5 @@
 import type { ActiveFile } from './active-file.js';
-import type { RotatedFile } from './segments.js';
+import type { RotatedFile } from '../segments.js';
 
 /** Where the chain stands after open; the writer carries it on. */
 export interface LogState {

@@ -1,18 +1,18 @@
 import { closeSync, fstatSync, lstatSync, renameSync, unlinkSync, fdatasyncSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ActiveFile } from './active-file.js';
-import { ChainCursor, type ChainFailure } from './chain.js';
-import { AuditFileError, AuditFileErrorCode, errnoOf } from './errors.js';
+import { ChainCursor, type ChainFailure } from '../read/chain.js';
+import { AuditFileError, AuditFileErrorCode, errnoOf } from '../errors.js';
 import { fsyncDir, writeAll } from './fs-sync.js';
-import type { Hasher } from './hasher.js';
-import { linesBackward, linesForward, type Line } from './line-reader.js';
+import type { Hasher } from '../hasher.js';
+import { linesBackward, linesForward, type Line } from '../read/line-reader.js';
 import type { LogState } from './log-state.js';
-import type { ResolvedOptions } from './options.js';
-import { GENESIS_HASH, headerBody, isTornHeader, lineOf, parseLine, type SealRecord } from './record.js';
+import type { ResolvedOptions } from '../options.js';
+import { GENESIS_HASH, headerBody, isTornHeader, lineOf, parseLine, type SealRecord } from '../record.js';
 import { moveAside, type MovedAside } from './recovery.js';
-import { FLAGS, applyMode, openFileSync } from './safe-open.js';
-import { corruptPath, listRotated, rotatedPath, type RotatedFile } from './segments.js';
-import { openSource } from './source.js';
+import { FLAGS, applyMode, openFileSync } from '../safe-open.js';
+import { corruptPath, listRotated, rotatedPath, type RotatedFile } from '../segments.js';
+import { openSource } from '../read/source.js';
 
 /** What open had to do to bring the log back to a clean end. */
 export interface RecoveryReport {

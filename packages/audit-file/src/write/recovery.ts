@@ -1,8 +1,8 @@
 import { closeSync, fdatasyncSync, ftruncateSync, lstatSync, readSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { fsyncDir } from './fs-sync.js';
-import { FLAGS, applyMode, openFileSync } from './safe-open.js';
-import { corruptPath } from './segments.js';
+import { FLAGS, applyMode, openFileSync } from '../safe-open.js';
+import { corruptPath } from '../segments.js';
 
 export type MovedAsideReason = 'torn_tail' | 'repair';
 
