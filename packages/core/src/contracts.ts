@@ -121,6 +121,47 @@ export interface AuditSink {
   /** Matching entries, newest `limit` of them, oldest first. */
   query(query: AuditQuery): AuditEntry[] | Promise<AuditEntry[]>;
   close?(): void | Promise<void>;
+  /** Optional capabilities this sink has (`{ stream: true }` with `entries`). */
+  readonly supports?: Partial<AuditSinkSupports>;
+  /**
+   * Capability `stream`: every matching entry, lazily, in either order, resumable from a
+   * cursor, in bounded memory whatever the number of matches (exports). See {@link AuditEntryIterator}.
+   */
+  entries?(query?: AuditStreamQuery): AuditEntryIterator;
+}
+
+/** What an {@link AuditSink} can do beyond append and query. */
+export interface AuditSinkSupports {
+  /** Streaming reads: `entries(query)`. */
+  stream: boolean;
+}
+
+/** Filters and position of `AuditSink.entries`: the filters of {@link AuditQuery}, no default limit. */
+export interface AuditStreamQuery extends Omit<AuditQuery, 'limit'> {
+  /** Most entries to yield, the first ones in iteration order. @default Infinity */
+  limit?: number;
+  /** `'asc'`: oldest first (exports); `'desc'`: newest first. @default 'asc' */
+  order?: 'asc' | 'desc';
+  /** Resume after this position, in the same order: an iterator's `cursor` from an earlier read. */
+  after?: string;
+  /** Aborting ends the iteration: the pending or next call rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A lazy cursor over audit entries. `break` out of `for await`, `close()` or an aborted
+ * signal release what it holds (descriptors, a connection); a second call while one is
+ * pending rejects with code `iterator_busy`, any call after close with `iterator_closed`.
+ * Entries appended before the first pull are yielded; later ones may be.
+ */
+export interface AuditEntryIterator extends AsyncIterable<AuditEntry> {
+  /** The next entry, or undefined at the end. */
+  next(): Promise<AuditEntry | undefined>;
+  /** Up to `size` further entries; an empty array at the end. */
+  nextv(size: number): Promise<AuditEntry[]>;
+  /** Where the last entry yielded is (opaque): pass it as `after` to resume. The query's `after` until then. */
+  readonly cursor: string | undefined;
+  close(): Promise<void>;
 }
 
 /**
