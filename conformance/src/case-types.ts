@@ -27,6 +27,8 @@ export type HandlerSpec = { record?: string } & (
 );
 
 export interface HookSpec {
+  /** Names the hook (`{ id }`) in violations and audit entries. */
+  id?: string;
   trigger: Trigger;
   pattern: string;
   handler: HandlerSpec;
@@ -47,6 +49,8 @@ export interface Setup {
   rate_limits?: RateLimitSpec[];
   /** Off when absent or false (rule A1); true enables with the default size. */
   audit?: AuditSetup;
+  /** A policy document (docs/policy-documents.md), loaded after the hooks. */
+  policy?: Record<string, unknown>;
 }
 
 export interface ViolationExpectation {
@@ -69,6 +73,18 @@ export interface Outcome {
   calls?: CallExpectation[];
   /** Lines logged by `log_and_allow` during this step. */
   logs?: string[];
+  /** The deciding rule ids: `[violation.ruleId]` on a violation, `[]` when none decided. */
+  reason?: string[];
+}
+
+/** What a dry run (`evaluate`) must answer. */
+export interface EvaluateExpectation {
+  allowed: boolean;
+  action?: Action;
+  reason?: string[];
+  applied_rules?: string[];
+  shadow?: string | null;
+  rate_limit?: 'none' | 'admitted' | 'limited' | 'unknown';
 }
 
 export interface AuditEntryExpectation {
@@ -77,6 +93,12 @@ export interface AuditEntryExpectation {
   agent_id: string | null;
   session_id: string | null;
   result: 'allowed' | 'denied' | 'rate_limited' | 'redacted' | 'error';
+  /** The deciding rule id, null when none (only checked when given). */
+  rule_id?: string | null;
+  applied_rules?: string[];
+  shadow_rule_id?: string | null;
+  /** Whether the entry has a decision id, and whether it equals the previous step's violation's. */
+  decision_id?: 'present' | 'same_as_violation';
 }
 
 export interface AuditQuerySpec {
@@ -98,7 +120,8 @@ export type Step =
   | ({ op: 'add_rate_limit'; expect?: Outcome } & RateLimitSpec)
   | { op: 'enable_audit'; max_entries?: number; expect?: Outcome }
   | { op: 'disable_audit' }
-  | { op: 'close_storage' };
+  | { op: 'close_storage' }
+  | { op: 'evaluate'; operation: 'read' | 'write' | 'delete'; key: BytesSpec; value?: BytesSpec; context?: Context; trigger?: Trigger; expect: EvaluateExpectation };
 
 export interface Case {
   id: string;
@@ -106,6 +129,12 @@ export interface Case {
   rules: string[];
   setup?: Setup;
   steps: Step[];
+  /**
+   * Capabilities the case needs beyond the seed's API. `policy_documents`: rules as data,
+   * composition modes, decision ids and `evaluate` (the TypeScript target); the Python, Go and
+   * Node SDKs have none, and runners without it report the case as unsupported.
+   */
+  requires?: 'policy_documents'[];
 }
 
 export interface PatternRow {

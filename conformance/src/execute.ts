@@ -1,7 +1,7 @@
-import { PolicyEngine, PolicyTrigger, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore } from '@sochdb-policy/core';
+import { MemoryAuditSink, PolicyEngine, PolicyTrigger, PolicyViolation, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore } from '@sochdb-policy/core';
 import { showBytes, toBytes } from './bytes.js';
 import type { AuditSetup, Case, HookSpec, RateLimitSpec, Step } from './case-types.js';
-import { checkAuditEntries, checkOutcome, type Actual } from './expect.js';
+import { checkAuditEntries, checkEvaluation, checkOutcome, type Actual } from './expect.js';
 import { compileHandler, type Recorder } from './handlers.js';
 
 /** The adapters one case runs on, fresh for this case. */
@@ -21,6 +21,11 @@ export function sizesAuditLog(c: Case): boolean {
   return (typeof audit === 'object' && audit !== null) || c.steps.some((s) => s.op === 'enable_audit' && s.max_entries !== undefined);
 }
 
+/** Whether a case expects `evaluate` to answer for the rate limits, which needs the store's optional `peek`. */
+export function peeksRateLimits(c: Case): boolean {
+  return c.steps.some((s) => s.op === 'evaluate' && (s.expect.rate_limit === 'admitted' || s.expect.rate_limit === 'limited'));
+}
+
 /**
  * Runs one case through the facade's PolicyEngine. Returns the failure, or undefined when
  * every step met its expectation. The first failing step ends the case.
@@ -36,11 +41,16 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
     for (const { key, value } of setup.data ?? []) await env.store.put(toBytes(key), toBytes(value));
     for (const hook of setup.hooks ?? []) register(engine, hook, recorder);
     for (const limit of setup.rate_limits ?? []) addRateLimit(engine, limit);
+    if (setup.policy !== undefined) engine.load(setup.policy, { name: c.id, handlers: policyHandlers(setup.policy, recorder) });
     configureAudit(engine, setup.audit ?? false, ownSink);
   } catch (error) {
     return `setup failed: ${String(error)}`;
   }
 
+  // Decision fields are compared where the sink keeps them: the engine's own log or a
+  // MemoryAuditSink (the audit file's format 1 stores the seed fields only).
+  const decisionFields = env.auditSink === undefined || env.auditSink instanceof MemoryAuditSink;
+  let lastViolation: PolicyViolation | undefined;
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i]!;
     recorder.calls.length = 0;
@@ -66,12 +76,24 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
         const actual = await attempt(() =>
           engine.getAuditLog({ limit: q.limit, agentId: q.agent_id, operation: q.operation as AuditEntry['operation'] | undefined }),
         );
-        if ('entries' in step.expect) failure = checkAuditEntries(step.expect.entries, actual);
+        if ('entries' in step.expect) failure = checkAuditEntries(step.expect.entries, actual, decisionFields, lastViolation?.decisionId);
         else failure = checkOutcome(step.expect, actual, recorder);
+        break;
+      }
+      case 'evaluate': {
+        const actual = await attempt(() =>
+          engine.evaluate(step.operation, toBytes(step.key), {
+            value: step.value === undefined ? undefined : toBytes(step.value),
+            context: step.context as PolicyCallContext | undefined,
+            trigger: step.trigger as PolicyTrigger | undefined,
+          }),
+        );
+        failure = checkEvaluation(step.expect, actual);
         break;
       }
       default: {
         const actual = await attempt(() => operation(engine, step, recorder, ownSink));
+        if (!actual.ok && actual.error instanceof PolicyViolation) lastViolation = actual.error;
         const expect = 'expect' in step && step.expect !== undefined ? step.expect : { ok: true as const };
         failure = checkOutcome(expect, actual, recorder);
       }
@@ -102,7 +124,18 @@ async function operation(engine: PolicyEngine, step: OperationStep, recorder: Re
 
 function register(engine: PolicyEngine, hook: HookSpec, recorder: Recorder): void {
   // The trigger names in the files are the engine's own (`before_write`, ...).
-  engine.on(hook.trigger as PolicyTrigger, hook.pattern, compileHandler(hook.handler, recorder));
+  engine.on(hook.trigger as PolicyTrigger, hook.pattern, compileHandler(hook.handler, recorder), hook.id === undefined ? undefined : { id: hook.id });
+}
+
+/**
+ * Rules with `effect: handler` name a handler; in case files the name is a recorded handler
+ * that answers nothing (ALLOW), so a case can see which rules ran.
+ */
+function policyHandlers(policy: Record<string, unknown>, recorder: Recorder): Record<string, ReturnType<typeof compileHandler>> {
+  const out: Record<string, ReturnType<typeof compileHandler>> = {};
+  const rules = (policy as { rules?: { handler?: unknown }[] }).rules;
+  if (Array.isArray(rules)) for (const r of rules) if (typeof r.handler === 'string') out[r.handler] = compileHandler({ record: r.handler, return: null }, recorder);
+  return out;
 }
 
 function addRateLimit(engine: PolicyEngine, limit: RateLimitSpec): void {

@@ -1,6 +1,6 @@
-import { PolicyViolation, type AuditEntry } from '@sochdb-policy/core';
+import { isDecisionId, PolicyViolation, type AuditEntry, type EvaluationAnswer } from '@sochdb-policy/core';
 import { sameBytes, showBytes, showSpec, toBytes } from './bytes.js';
-import type { AuditEntryExpectation, CallExpectation, Outcome } from './case-types.js';
+import type { AuditEntryExpectation, CallExpectation, EvaluateExpectation, Outcome } from './case-types.js';
 import type { Recorder } from './handlers.js';
 
 export type Actual = { ok: true; result: unknown } | { ok: false; error: unknown };
@@ -28,6 +28,31 @@ export function checkOutcome(expect: Outcome, actual: Actual, recorder: Recorder
   if (expect.logs !== undefined && JSON.stringify(expect.logs) !== JSON.stringify(recorder.logs)) {
     return `expected logs ${JSON.stringify(expect.logs)}, got ${JSON.stringify(recorder.logs)}`;
   }
+  if (expect.reason !== undefined) {
+    const error = actual.ok ? undefined : actual.error;
+    const got = error instanceof PolicyViolation && error.ruleId !== undefined ? [error.ruleId] : [];
+    if (JSON.stringify(got) !== JSON.stringify(expect.reason)) return `expected reason ${JSON.stringify(expect.reason)}, got ${JSON.stringify(got)}`;
+    if (error instanceof PolicyViolation && !isDecisionId(error.decisionId)) return `expected a decision id on the violation, got ${JSON.stringify(error.decisionId)}`;
+  }
+  return undefined;
+}
+
+/** A dry run's answer against its expectation. */
+export function checkEvaluation(expect: EvaluateExpectation, actual: Actual): string | undefined {
+  if (!actual.ok) return `expected an evaluation, got ${showActual(actual)}`;
+  const a = actual.result as EvaluationAnswer;
+  const got: Record<string, unknown> = {
+    allowed: a.allowed,
+    action: a.action,
+    reason: a.reason.map((r) => r.id),
+    applied_rules: a.appliedRules,
+    shadow: a.shadow?.ruleId ?? null,
+    rate_limit: a.rateLimit.status,
+  };
+  for (const [name, want] of Object.entries(expect)) {
+    if (JSON.stringify(got[name]) !== JSON.stringify(want)) return `expected ${name} ${JSON.stringify(want)}, got ${JSON.stringify(got[name])}`;
+  }
+  if (!isDecisionId(a.decisionId)) return `expected a decision id, got ${JSON.stringify(a.decisionId)}`;
   return undefined;
 }
 
@@ -78,20 +103,34 @@ function checkCalls(expected: readonly CallExpectation[], calls: Recorder['calls
 }
 
 /** Audit entries compare field by field and in order; timestamps never (A4). */
-export function checkAuditEntries(expected: readonly AuditEntryExpectation[], actual: Actual): string | undefined {
+export function checkAuditEntries(expected: readonly AuditEntryExpectation[], actual: Actual, decisionFields = false, violationId?: string): string | undefined {
   if (!actual.ok) return `expected audit entries, got ${showActual(actual)}`;
   const entries = actual.result as AuditEntry[];
   for (let i = 1; i < entries.length; i++) {
     if (!(entries[i - 1]!.timestamp <= entries[i]!.timestamp)) return `audit entries out of order at ${i + 1}: timestamps ${entries[i - 1]!.timestamp}, ${entries[i]!.timestamp}`;
   }
-  const got = entries.map((e) => ({
-    operation: e.operation,
-    key: e.key,
-    agent_id: e.agentId,
-    session_id: e.sessionId,
-    result: e.result,
-  }));
-  const want = expected.map((e) => ({ operation: e.operation, key: e.key, agent_id: e.agent_id, session_id: e.session_id, result: e.result }));
+  const got = entries.map((e, i) => {
+    const out: Record<string, unknown> = { operation: e.operation, key: e.key, agent_id: e.agentId, session_id: e.sessionId, result: e.result };
+    const x = expected[i];
+    if (decisionFields && x !== undefined) {
+      if (x.rule_id !== undefined) out.rule_id = e.ruleId ?? null;
+      if (x.applied_rules !== undefined) out.applied_rules = e.appliedRules;
+      if (x.shadow_rule_id !== undefined) out.shadow_rule_id = e.shadowRuleId ?? null;
+      if (x.decision_id === 'present') out.decision_id = isDecisionId(e.decisionId) ? 'present' : e.decisionId;
+      if (x.decision_id === 'same_as_violation') out.decision_id = e.decisionId !== undefined && e.decisionId === violationId ? 'same_as_violation' : e.decisionId;
+    }
+    return out;
+  });
+  const want = expected.map((e) => {
+    const out: Record<string, unknown> = { operation: e.operation, key: e.key, agent_id: e.agent_id, session_id: e.session_id, result: e.result };
+    if (decisionFields) {
+      if (e.rule_id !== undefined) out.rule_id = e.rule_id;
+      if (e.applied_rules !== undefined) out.applied_rules = e.applied_rules;
+      if (e.shadow_rule_id !== undefined) out.shadow_rule_id = e.shadow_rule_id;
+      if (e.decision_id !== undefined) out.decision_id = e.decision_id;
+    }
+    return out;
+  });
   if (JSON.stringify(got) === JSON.stringify(want)) return undefined;
   return `expected audit entries ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
 }

@@ -1,6 +1,6 @@
 import type { Combination } from './adapter-types.js';
 import type { Case } from './case-types.js';
-import { executeCase, sizesAuditLog } from './execute.js';
+import { executeCase, peeksRateLimits, sizesAuditLog } from './execute.js';
 
 export interface CaseOutcome {
   id: string;
@@ -49,6 +49,11 @@ export async function runCombination(combination: Combination, cases: readonly C
       }
       const store = await storage.open(n);
       const rateLimitStore = await rateLimits.open(n);
+      if (typeof rateLimitStore.peek !== 'function' && peeksRateLimits(c)) {
+        await store.close();
+        await rateLimitStore.close?.();
+        return { id: c.id, status: 'not-applicable', detail: `rate-limits=${combination.rateLimits.name} has no peek capability (D9)` };
+      }
       const auditSink = await audit.open(n);
       let detail: string | undefined;
       try {

@@ -48,9 +48,12 @@ describe('when python3 is missing', () => {
 
 describe.skipIf(noPython !== undefined)(`Python runner (runners/python/run.py, standard library only)${noPython ? ` (skipped: ${noPython})` : ''}`, () => {
   it('passes every case against the target module sochdb_target', () => {
-    const total = loadAllCaseFiles().reduce((n, f) => n + f.cases.length, 0);
+    const cases = loadAllCaseFiles().flatMap((f) => f.cases);
+    // Cases that need declarative rules (D1-D10) are unsupported there: counted, not run.
+    const unsupported = cases.filter((c) => (c.requires ?? []).length > 0).length;
+    expect(unsupported).toBeGreaterThan(0);
     const { status, out } = run('--module', 'sochdb_target');
-    expect(out).toContain(`python conformance (sochdb_target): ${total} passed, 0 failed`);
+    expect(out).toContain(`python conformance (sochdb_target): ${cases.length - unsupported} passed, 0 failed, ${unsupported} unsupported`);
     expect(status).toBe(0);
   });
 
