@@ -1,6 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditEntry, AuditSink } from '@sochdb-policy/core';
 
+/** What an {@link AuditSink} can do beyond append and query (the contract's `AuditSinkSupports`). */
+export type AuditSinkCapabilities = NonNullable<AuditSink['supports']>;
+
+/**
+ * The capabilities of `sink` as booleans. A capability counts only when the sink declares it
+ * in `supports` and has the method (`stream`: `entries`).
+ */
+export function auditSinkSupports(sink: AuditSink): { stream: boolean } {
+  return { stream: sink.supports?.stream === true && typeof sink.entries === 'function' };
+}
+
 /** Options of {@link runAuditSinkSuite}; `S` is the sink class the factory makes, which `reopen` sees. */
 export interface AuditSinkSuiteOptions<S extends AuditSink = AuditSink> {
   /** A fresh, empty sink for each test. */
@@ -8,6 +19,11 @@ export interface AuditSinkSuiteOptions<S extends AuditSink = AuditSink> {
   /** For persistent sinks: closes `sink` and opens it again on the same data. */
   reopen?: (sink: S) => AuditSink | Promise<AuditSink>;
   name?: string;
+  /**
+   * The optional capabilities the sink declares in `supports` (a test checks the sink
+   * declares exactly these); each one named here gets its own tests. @default {}
+   */
+  supports?: AuditSinkCapabilities;
 }
 
 function entry(i: number, over: Partial<AuditEntry> = {}): AuditEntry {
@@ -26,7 +42,8 @@ function entry(i: number, over: Partial<AuditEntry> = {}): AuditEntry {
  * The behaviour every {@link AuditSink} must have (rules A2, A3). Call it at the top level of
  * a test file run by vitest (3 or later, a peer dependency you install).
  */
-export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, reopen, name = 'AuditSink' }: AuditSinkSuiteOptions<S>): void {
+export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, reopen, name = 'AuditSink', supports = {} }: AuditSinkSuiteOptions<S>): void {
+  const expected = { stream: supports.stream === true };
   describe(`${name} contract`, () => {
     let open: AuditSink[] = [];
     const make = async (): Promise<S> => {
@@ -99,6 +116,124 @@ export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, re
       const sink = await make();
       await expect(async () => sink.query({ limit: -1 })).rejects.toThrow(RangeError);
     });
+
+    it('declares exactly the capabilities the suite was told (supports)', async () => {
+      expect(auditSinkSupports(await make())).toEqual(expected);
+    });
+
+    if (expected.stream) {
+      const all = async (sink: AuditSink, q: Parameters<NonNullable<AuditSink['entries']>>[0] = {}) => {
+        const out: AuditEntry[] = [];
+        for await (const e of sink.entries!(q)) out.push(e);
+        return out;
+      };
+      const keys = (es: AuditEntry[]) => es.map((e) => e.key);
+      const range = (from: number, to: number, step = 1) => Array.from({ length: Math.floor((to - from) / step) + 1 }, (_, i) => `k/${from + i * step}`);
+
+      it('entries: every entry, oldest first, no default limit; newest first with order desc', async () => {
+        const sink = await make();
+        await fill(sink, 250);
+        const asc = await all(sink);
+        expect(asc.length).toBe(250);
+        expect(asc[0]).toEqual(entry(0));
+        expect(keys(asc)).toEqual(range(0, 249));
+        expect(keys(await all(sink, { order: 'desc' }))).toEqual(range(0, 249).reverse());
+      });
+
+      it('entries: the filters of query, and limit counts in iteration order', async () => {
+        const sink = await make();
+        await fill(sink, 30);
+        expect(keys(await all(sink, { agentId: 'agent_1' }))).toEqual(range(1, 29, 2));
+        expect(keys(await all(sink, { result: 'denied', order: 'desc' }))).toEqual(['k/25', 'k/20', 'k/15', 'k/10', 'k/5', 'k/0']);
+        expect(keys(await all(sink, { operation: 'read', since: 1_010, until: 1_020 }))).toEqual(['k/10', 'k/13', 'k/16', 'k/19']);
+        expect(keys(await all(sink, { agentId: 'agent_0', limit: 3 }))).toEqual(['k/0', 'k/2', 'k/4']);
+        expect(keys(await all(sink, { agentId: 'agent_0', limit: 3, order: 'desc' }))).toEqual(['k/28', 'k/26', 'k/24']);
+        expect(await all(sink, { agentId: 'nobody' })).toEqual([]);
+        expect(await all(sink, { limit: 0 })).toEqual([]);
+      });
+
+      it('entries: the cursor resumes where a read stopped, in both orders, with filters', async () => {
+        const sink = await make();
+        await fill(sink, 40);
+        for (const order of ['asc', 'desc'] as const) {
+          const whole = keys(await all(sink, { order, agentId: 'agent_1' }));
+          const got: string[] = [];
+          let after: string | undefined;
+          for (let page = 0; page < 10; page++) {
+            const it = sink.entries!({ order, agentId: 'agent_1', after, limit: 6 });
+            const batch = await it.nextv(100);
+            expect(await it.next()).toBeUndefined();
+            got.push(...keys(batch));
+            if (batch.length > 0) expect(typeof it.cursor).toBe('string');
+            else expect(it.cursor).toBe(after);
+            after = it.cursor;
+            await it.close();
+          }
+          expect(got).toEqual(whole);
+          // A cursor from the middle of a break-ed loop too.
+          const it = sink.entries!({ order });
+          let n = 0;
+          for await (const _ of it) if (++n === 7) break;
+          expect(keys(await all(sink, { order, after: it.cursor })).length).toBe(40 - 7);
+        }
+      });
+
+      it('entries: yields copies; entries appended during a read come after it, never twice', async () => {
+        const sink = await make();
+        await fill(sink, 5);
+        const it = sink.entries!();
+        const first = (await it.next())!;
+        first.key = 'tampered';
+        await sink.append(entry(5));
+        const rest = keys(await it.nextv(100));
+        expect(rest.slice(0, 4)).toEqual(['k/1', 'k/2', 'k/3', 'k/4']);
+        expect(rest.length === 4 || (rest.length === 5 && rest[4] === 'k/5')).toBe(true);
+        expect(keys(await all(sink)).slice(0, 1)).toEqual(['k/0']);
+        await it.close();
+      });
+
+      it('entries: break releases it; later calls reject with iterator_closed; one call at a time', async () => {
+        const sink = await make();
+        await fill(sink, 10);
+        const it = sink.entries!();
+        for await (const e of it) {
+          expect(e.key).toBe('k/0');
+          break;
+        }
+        await expect(it.next()).rejects.toMatchObject({ code: 'iterator_closed' });
+        await it.close();
+        const busy = sink.entries!();
+        const first = busy.next();
+        const second = busy.next();
+        const third = busy.nextv(2);
+        await expect(second).rejects.toMatchObject({ code: 'iterator_busy' });
+        await expect(third).rejects.toMatchObject({ code: 'iterator_busy' });
+        expect((await first)?.key).toBe('k/0');
+        expect((await busy.next())?.key).toBe('k/1');
+        await busy.close();
+      });
+
+      it('entries: an aborted signal ends the iteration with its reason', async () => {
+        const sink = await make();
+        await fill(sink, 10);
+        const controller = new AbortController();
+        const it = sink.entries!({ signal: controller.signal });
+        expect((await it.next())?.key).toBe('k/0');
+        const reason = new Error('stop');
+        controller.abort(reason);
+        await expect(it.next()).rejects.toBe(reason);
+        await it.close();
+        const pre = sink.entries!({ signal: AbortSignal.abort() });
+        await expect(pre.next()).rejects.toMatchObject({ name: 'AbortError' });
+        await pre.close();
+      });
+
+      it('entries: rejects a bad query', async () => {
+        const sink = await make();
+        await expect(async () => sink.entries!({ limit: -1 }).next()).rejects.toThrow(RangeError);
+        await expect(async () => sink.entries!({ order: 'sideways' as 'asc' }).next()).rejects.toThrow(RangeError);
+      });
+    }
 
     if (reopen) {
       it('keeps entries across close and reopen', async () => {
