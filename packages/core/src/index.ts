@@ -35,6 +35,7 @@ export { DEFAULT_TIMEOUTS, StepTimeout, type PolicyTimeouts, type TimeoutStage }
 export { type HookOptions } from './engine.js';
 export { PolicyDocumentError, parseDocumentText as parsePolicyText, readDocumentFile as readPolicyFile, validateDocument as validatePolicyDocument, formatIssue, type PolicyDocument, type RuleSpec, type RuleEffect, type CompositionMode, type DocumentIssue, type ParsedDocument, type DocumentFormat } from './rules/document.js';
 export { policyDocumentSchema } from './rules/schema.js';
+export { watchPolicyFile, type WatchPolicyOptions, type PolicyWatcher } from './rules/watch.js';
 export { CEL_VARIABLES } from './rules/condition.js';
 export { DEFAULT_DENY_ID, type RuleRef } from './rules/rule.js';
 export type { Composition } from './rules/compose.js';
