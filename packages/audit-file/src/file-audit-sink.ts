@@ -6,6 +6,7 @@ import { makeHasher } from './hasher.js';
 import { acquireLock } from './write/lock.js';
 import { ioError, openLog, type RecoveryReport } from './write/open-log.js';
 import { resolveOptions, type Durability, type FileAuditSinkOptions, type ResolvedOptions } from './options.js';
+import { AuditLogReader, type AuditEntryIterator, type AuditReadOptions, type AuditStreamQuery } from './read/entries.js';
 import { queryFiles, type AuditRecordView } from './read/query.js';
 import { validateEntry } from './validate-entry.js';
 import { verifyFiles, type AuditAnchor, type VerifyResult } from './read/verify.js';
@@ -36,6 +37,8 @@ function realPath(path: string): string {
  * ```
  */
 export class FileAuditSink implements AuditSink {
+  /** Capability `stream`: {@link entries}. */
+  readonly supports = { stream: true } as const;
   /** Absolute path of the active file, its directory resolved (no symlinks). */
   readonly path: string;
   readonly durability: Durability;
@@ -127,6 +130,44 @@ export class FileAuditSink implements AuditSink {
   async queryRecords(query: AuditQuery = {}): Promise<AuditRecordView[]> {
     this.#assertOpen();
     return queryFiles(this.#writer.snapshot(), query);
+  }
+
+  /**
+   * Every matching entry, lazily, oldest first (or newest first with `order: 'desc'`), in
+   * bounded memory (the `AuditSink` capability `stream`). The cursor is the seq of the last
+   * entry yielded. See {@link records} for entries with their seq and hash.
+   */
+  entries(query: AuditStreamQuery = {}): AuditEntryIterator {
+    const reader = this.records(query);
+    const strip = (r: AuditRecordView): AuditEntry => ({ timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agentId, sessionId: r.sessionId, result: r.result });
+    return {
+      get cursor() {
+        return reader.cursor;
+      },
+      next: async () => {
+        const r = await reader.next();
+        return r === undefined ? undefined : strip(r);
+      },
+      nextv: async (size) => (await reader.nextv(size)).map(strip),
+      close: () => reader.close(),
+      async *[Symbol.asyncIterator]() {
+        for await (const r of reader) yield strip(r);
+      },
+    };
+  }
+
+  /**
+   * Like {@link entries}, with each entry's seq and hash, and the options of `readAuditLog`
+   * (`follow`, `maxBuffered`, `stats`). Reads the log as written when the first entry is
+   * pulled; retention waits until the reader is closed (or reaches the end), so `break` or
+   * `close()` a reader you stop early.
+   */
+  records(options: AuditReadOptions = {}): AuditLogReader {
+    this.#assertOpen();
+    return new AuditLogReader(async () => {
+      this.#assertOpen();
+      return this.#writer.snapshot();
+    }, this.path, options);
   }
 
   /** Verifies every file of the log up to the last write (see {@link VerifyResult}). */

@@ -4,6 +4,7 @@ export { AuditFileError, AuditFileErrorCode, type AuditFileErrorOptions } from '
 export type { RecoveryReport } from './write/open-log.js';
 export type { MovedAside, MovedAsideReason } from './write/recovery.js';
 export { queryAuditLog, type AuditRecordView } from './read/query.js';
+export { readAuditLog, AuditLogReader, type AuditReadOptions, type AuditReadStats } from './read/entries.js';
 export { verifyAuditLog, type VerifyOptions, type VerifyResult, type VerifyProblem, type VerifyReason, type AuditAnchor } from './read/verify.js';
 export { type HashAlg } from './hasher.js';
 export { GENESIS_HASH, FORMAT_VERSION } from './record.js';

@@ -65,11 +65,11 @@ export interface ForwardResult {
 }
 
 /**
- * Lines of `[0, end)` from the first to the last, block by block. Bytes after the last
+ * Lines of `[start, end)` (`start` at a line's first byte) from the first to the last, block by block. Bytes after the last
  * newline are not a line: they come back in the result as the torn tail.
  */
-export async function* linesForward(src: Source, end: number, blockSize = SCAN_BLOCK_SIZE): AsyncGenerator<Line, ForwardResult> {
-  let pos = 0;
+export async function* linesForward(src: Source, end: number, blockSize = SCAN_BLOCK_SIZE, start = 0): AsyncGenerator<Line, ForwardResult> {
+  let pos = start;
   let carry: Buffer[] = [];
   let carryStart = 0;
   while (pos < end) {
