@@ -22,5 +22,7 @@ const code = await main(process.argv.slice(2), {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   env: process.env,
+  // A pipe or terminal that cannot keep up: wait rather than queue output in memory.
+  drain: () => new Promise((resolve) => process.stdout.once('drain', resolve)),
 }, stopOnSignal);
 process.exitCode = code;

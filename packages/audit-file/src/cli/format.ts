@@ -57,8 +57,16 @@ export function table(records: AuditRecordView[]): string {
   return [line(COLUMNS, widths), ...rows.map((r) => line(r, widths))].join('\n') + '\n';
 }
 
+const STREAM_WIDTHS = COLUMNS.map((c, i) => Math.max(MIN_WIDTHS[i]!, c.length));
+
+/** A row of a table printed as it is read (follow mode, query): fixed widths. */
 export function tableRow(r: AuditRecordView): string {
-  return line(cells(r), COLUMNS.map((c, i) => Math.max(MIN_WIDTHS[i]!, c.length))) + '\n';
+  return line(cells(r), STREAM_WIDTHS) + '\n';
+}
+
+/** The header of a table printed with {@link tableRow}. */
+export function tableHeader(): string {
+  return line(COLUMNS, STREAM_WIDTHS) + '\n';
 }
 
 /** `--json`: one object per entry with the on-disk (seed) field names. */

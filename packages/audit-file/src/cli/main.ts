@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AUDIT_RESULTS, OPERATIONS, type AuditQuery, type AuditResult, type Operation } from '@sochdb-policy/core';
-import { queryAuditLog } from '../read/query.js';
+import { readAuditLog, type AuditLogReader, type AuditReadOptions } from '../read/entries.js';
+import { queryAuditLog, type AuditRecordView } from '../read/query.js';
 import { listRotatedSync } from '../segments.js';
 import { verifyAuditLog, type VerifyResult } from '../read/verify.js';
-import { follow } from './follow.js';
-import { jsonRow, safe, safeJson, table, tableRow } from './format.js';
+import { jsonRow, safe, safeJson, table, tableHeader, tableRow } from './format.js';
 
 export const USAGE = `Usage: sochdb-policy-audit <command> [options] <path>
        sochdb-policy-audit --help | --version
@@ -13,18 +13,23 @@ export const USAGE = `Usage: sochdb-policy-audit <command> [options] <path>
 Commands:
   tail [-n N] [-f]   the newest N entries (default 10); -f keeps printing new ones
                      (long forms: --lines N, --follow)
-  query [filters]    the newest --limit entries (default 100) matching the filters
+  query [filters]    the newest --limit entries (default 100) matching the filters,
+                     oldest first, printed as they are read (any number, in constant memory)
   verify             check the hash chain: exit 0 when intact, 1 with the first bad seq
 
 Query filters:
-  --limit N  --agent-id ID  --operation read|write|delete
+  --limit N|all  --agent-id ID  --operation read|write|delete
   --result allowed|denied|rate_limited|redacted|error
   --since T  --until T       T in milliseconds since the epoch or an ISO 8601 date
+  --from-seq S               start at seq S and go on from there (--limit counts from S);
+                             to resume an export, pass the last seq printed plus 1
+  --newest-first             newest entries first (with --from-seq: S and older)
 
 Verify options:
   --hmac-key-file FILE       key of an HMAC-protected log (or env SOCHDB_AUDIT_HMAC_KEY)
   --anchor SEQ:HASH          a seq and hash recorded earlier that the log must still contain
 
+Export every entry as JSON Lines: sochdb-policy-audit query --json --limit all <path>
 Output: a table by default; --json prints JSON Lines (tail, query) or one object (verify).
 Control, format (bidi, zero-width) and separator characters are printed as \\u escapes.
 Exit codes: 0 ok, 1 verify found a problem, 2 usage or I/O error (or an HMAC log without
@@ -61,9 +66,40 @@ export const EXIT = { ok: 0, tampered: 1, error: 2, wrongKey: 3 } as const;
 
 /** Exit codes and output go through here so the whole CLI is testable in-process too. */
 export interface Io {
-  out: (text: string) => void;
+  /** Writes output; false asks the CLI to wait for `drain` before writing more (back-pressure). */
+  out: (text: string) => boolean | void;
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Resolves when `out` can take more after it returned false. */
+  drain?: () => Promise<void>;
+}
+
+/** Output is written in pieces of about this many characters. */
+const CHUNK = 64 * 1024;
+
+/**
+ * Writes a reader's rows as they come, in pieces, waiting whenever the output pushes back:
+ * memory stays one piece and one batch of entries, whatever the number of rows. `eager`
+ * writes each batch at once (follow mode: rows appear as they are appended).
+ */
+async function pump(reader: AuditLogReader, print: (r: AuditRecordView) => string, io: Io, eager: boolean): Promise<void> {
+  let chunk = '';
+  const flush = async () => {
+    const text = chunk;
+    chunk = '';
+    if (io.out(text) === false && io.drain !== undefined) await io.drain();
+  };
+  try {
+    for (;;) {
+      const rows = await reader.nextv(1024);
+      if (rows.length === 0) break;
+      for (const r of rows) chunk += print(r);
+      if (eager || chunk.length >= CHUNK) await flush();
+    }
+    if (chunk.length > 0) await flush();
+  } finally {
+    await reader.close();
+  }
 }
 
 class UsageError extends Error {}
@@ -121,6 +157,8 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         follow: { type: 'boolean', short: 'f' },
         lines: { type: 'string', short: 'n' },
         limit: { type: 'string' },
+        'from-seq': { type: 'string' },
+        'newest-first': { type: 'boolean' },
         'agent-id': { type: 'string' },
         operation: { type: 'string' },
         result: { type: 'string' },
@@ -149,24 +187,19 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
     const print = values.json ? jsonRow : tableRow;
     switch (command) {
       case 'tail': {
-        const records = await queryAuditLog(path, { limit: intArg('-n', values.lines, 10) });
+        const n = intArg('-n', values.lines, 10);
+        const records = await queryAuditLog(path, { limit: n });
         io.out(values.json ? records.map(jsonRow).join('') : table(records));
         if (!values.follow) return 0;
         const signal = typeof stop === 'function' ? stop() : stop;
-        let failed: unknown;
-        await new Promise<void>((resolve) => {
-          const f = follow(path, records.at(-1)?.seq ?? 0, (r) => out(print(r)), (error) => {
-            failed = error;
-            resolve();
-          });
-          const end = () => {
-            f.stop();
-            resolve();
-          };
-          if (signal?.aborted) return end();
-          signal?.addEventListener('abort', end, { once: true });
-        });
-        if (failed !== undefined) throw failed;
+        // Follow from the last entry shown (with -n 0, from the last entry there is).
+        const after = records.at(-1)?.seq ?? (n === 0 ? ((await queryAuditLog(path, { limit: 1 })).at(-1)?.seq ?? 0) : 0);
+        try {
+          await pump(readAuditLog(path, { after, follow: true, signal }), print, io, true);
+        } catch (error) {
+          if (signal?.aborted) return 0;
+          throw error;
+        }
         return 0;
       }
       case 'query': {
@@ -176,16 +209,38 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         if (values.result !== undefined && !AUDIT_RESULTS.includes(values.result as AuditResult)) {
           throw new UsageError(`--result must be one of ${AUDIT_RESULTS.join(', ')}`);
         }
-        const q: AuditQuery = {
-          limit: intArg('--limit', values.limit, 100),
+        const filters: Omit<AuditQuery, 'limit'> = {
           agentId: values['agent-id'],
           operation: values.operation as Operation | undefined,
           result: values.result as AuditResult | undefined,
           since: timeArg('since', values.since),
           until: timeArg('until', values.until),
         };
-        const records = await queryAuditLog(path, q);
-        io.out(values.json ? records.map(jsonRow).join('') : table(records));
+        const limit = values.limit === 'all' ? Infinity : intArg('--limit', values.limit, 100);
+        const from = values['from-seq'] === undefined ? undefined : intArg('--from-seq', values['from-seq'], 0);
+        let options: AuditReadOptions;
+        if (values['newest-first']) options = { ...filters, limit, order: 'desc', after: from === undefined ? undefined : from + 1 };
+        else if (from !== undefined) options = { ...filters, limit, after: from === 0 ? undefined : from - 1 };
+        else if (limit === Infinity) options = filters;
+        else {
+          // The newest `limit`, oldest first, in constant memory: find the oldest of them
+          // reading backwards, then print forwards from there (exactly `limit` rows even if
+          // entries are appended meanwhile).
+          const back = readAuditLog(path, { ...filters, limit, order: 'desc' });
+          let oldest: number | undefined;
+          let count = 0;
+          try {
+            for (let rows = await back.nextv(4096); rows.length > 0; rows = await back.nextv(4096)) {
+              oldest = rows.at(-1)!.seq;
+              count += rows.length;
+            }
+          } finally {
+            await back.close();
+          }
+          options = { ...filters, limit: count, after: oldest === undefined ? undefined : oldest - 1 };
+        }
+        if (!values.json) io.out(tableHeader());
+        if (options.limit !== 0) await pump(readAuditLog(path, options), print, io, false);
         return 0;
       }
       case 'verify': {
