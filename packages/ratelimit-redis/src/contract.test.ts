@@ -25,6 +25,7 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore${redis.reason ? ` (skippe
     name: "RedisRateLimitStore, clock 'caller', own client",
     factory: () => new RedisRateLimitStore({ client, clock: 'caller', keyPrefix: `contract-caller-${process.pid}:` }),
     usesCallerClock: true,
+    peek: true,
   });
 
   // A client opened from the URL by each store and closed with it.
@@ -32,5 +33,6 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore${redis.reason ? ` (skippe
     name: "RedisRateLimitStore, clock 'server', url",
     factory: () => new RedisRateLimitStore({ url: server.url, keyPrefix: `contract-server-${process.pid}:` }),
     usesCallerClock: false,
+    peek: true,
   });
 });

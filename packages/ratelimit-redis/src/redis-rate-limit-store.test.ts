@@ -160,6 +160,20 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     await server?.stop();
   });
 
+  it('answers policy.evaluate dry runs through peek, taking no token (issue 13)', async () => {
+    const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: make({ keyPrefix: `peek-${run}:` }) });
+    engine.addRateLimit('write', { maxPerMinute: 2, scope: 'agent_id' });
+    const context = { agent_id: 'a' };
+    for (let i = 0; i < 3; i++) expect((await engine.evaluate('write', 'k', { context })).rateLimit).toMatchObject({ status: 'admitted', remaining: 1 });
+    await engine.put('k', 'v', context);
+    expect((await engine.evaluate('write', 'k', { context })).rateLimit).toMatchObject({ status: 'admitted', remaining: 0 });
+    await engine.put('k', 'v', context);
+    const limited = (await engine.evaluate('write', 'k', { context })).rateLimit;
+    expect(limited).toMatchObject({ status: 'limited' });
+    expect((limited as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
+    await expect(engine.put('k', 'v', context)).rejects.toMatchObject({ code: 'rate_limited' });
+  });
+
   it('limits a PolicyEngine: rate_limited violation with retryAfterMs, audited (rules R2, R3)', async () => {
     const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: make({ keyPrefix: `engine-${run}:` }) });
     engine.addRateLimit('write', { maxPerMinute: 2, scope: 'agent_id' }).enableAudit();

@@ -6,9 +6,13 @@ import { RedisRateLimitError } from './errors.js';
 import { keyBase } from './keys.js';
 import { describe } from './describe.js';
 import { checkUrl, describeUrlOption, parseOptions, type RedisClock, type RedisRateLimitStoreOptions } from './options.js';
-import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA } from './script.js';
+import { CONSUME_SCRIPT, CONSUME_SCRIPT_SHA, PEEK_SCRIPT, PEEK_SCRIPT_SHA } from './script.js';
 import { scriptCommand } from './script-command.js';
 import { scriptArgs, toDecision, validateRequest } from './script-protocol.js';
+
+// The two scripts: a take (consume) and a look that writes nothing (peek).
+const CONSUME = { source: CONSUME_SCRIPT, sha: CONSUME_SCRIPT_SHA };
+const PEEK = { source: PEEK_SCRIPT, sha: PEEK_SCRIPT_SHA };
 
 /**
  * Defaults for a client the store opens itself. A call that already failed (timed out, or
@@ -98,7 +102,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     }
     if (this.#closed) return Promise.reject(new RedisRateLimitError('closed', 'RedisRateLimitStore is closed'));
     if (buckets.length === 0) return Promise.resolve({ ...EMPTY });
-    const asked = this.#ask(buckets, now);
+    const asked = this.#ask(buckets, now, CONSUME);
     const insurance = this.#insurance;
     if (insurance === undefined) return asked;
     // Only a failure reaches the insurance: a rejection by Redis is an answer. Every token
@@ -111,6 +115,24 @@ export class RedisRateLimitStore implements RateLimitStore {
       },
       () => insurance.consume(buckets, now),
     );
+  }
+
+  /**
+   * What `consume` would answer now, taking no token (the `peek` capability that
+   * `policy.evaluate` uses). During an outage it asks the insurance, as `consume` would.
+   */
+  peek(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
+    try {
+      validateRequest(buckets, now, this.clock);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.reject(new RedisRateLimitError('closed', 'RedisRateLimitStore is closed'));
+    if (buckets.length === 0) return Promise.resolve({ ...EMPTY });
+    const asked = this.#ask(buckets, now, PEEK);
+    const insurance = this.#insurance;
+    if (insurance?.peek === undefined) return asked;
+    return asked.then(undefined, () => insurance.peek!(buckets, now));
   }
 
   /** Takes the tokens Redis granted from `insurance` too; its answer and failures do not matter. */
@@ -157,11 +179,11 @@ export class RedisRateLimitStore implements RateLimitStore {
    * Command in flight, as ioredis' own `commandTimeout` would, and a late reply then finds it
    * settled.
    */
-  #ask(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
+  #ask(buckets: readonly BucketRequest[], now: number, script = CONSUME): Promise<RateLimitDecision> {
     const client = this.client;
     const status = client.status;
     if (DOWN.has(status)) return Promise.reject(this.#report(new RedisRateLimitError('unavailable', `Redis client is ${status}`)));
-    let command = scriptCommand(client, 'evalsha', scriptArgs(CONSUME_SCRIPT_SHA, this.keyBase, buckets, now, this.clock));
+    let command = scriptCommand(client, 'evalsha', scriptArgs(script.sha, this.keyBase, buckets, now, this.clock));
     // Alone, a call is written at once; next to calls still in flight, it joins a shared write.
     if (this.#inFlight > 0) this.#coalesce();
     // Sent first: the bookkeeping below then runs while Redis works.
@@ -187,7 +209,7 @@ export class RedisRateLimitStore implements RateLimitStore {
       // After a restart, failover or SCRIPT FLUSH: EVAL once, which caches the script again.
       // EVAL, not SCRIPT LOAD: it goes to the node that owns the keys, also in a Cluster.
       if (!pending.open || !String((error as Error)?.message).startsWith('NOSCRIPT')) return fail(error);
-      command = scriptCommand(client, 'eval', scriptArgs(CONSUME_SCRIPT, this.keyBase, buckets, now, this.clock));
+      command = scriptCommand(client, 'eval', scriptArgs(script.source, this.keyBase, buckets, now, this.clock));
       client.sendCommand(command);
       return command.promise.then(answer, fail);
     });

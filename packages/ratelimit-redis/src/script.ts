@@ -110,3 +110,45 @@ return remaining
 
 /** What Redis names the script in its cache (EVALSHA). */
 export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
+
+/**
+ * What CONSUME_SCRIPT would answer now, with the same arithmetic and reply, writing nothing:
+ * the `peek` capability that dry runs (`policy.evaluate`) use. A bucket counts from the later
+ * of now and its recorded time, as in a take.
+ */
+export const PEEK_SCRIPT = `local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
+end
+local limited = 0
+local retry = 0
+local remaining = -1
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  local full = capacity * window
+  local units = full
+  local at = now
+  local value = redis.call('GET', KEYS[i])
+  if value then
+    local level, last = struct.unpack('<ddd', value)
+    if last > at then at = last end
+    units = level + (at - last) * capacity
+    if units > full then units = full end
+  end
+  if units < window then
+    if limited == 0 then limited = i end
+    local wait = math.ceil((window - units) / capacity + (at - now))
+    if wait > retry then retry = wait end
+  else
+    local whole = math.floor((units - window) / window)
+    if remaining < 0 or whole < remaining then remaining = whole end
+  end
+end
+if limited > 0 then return {retry, limited} end
+if remaining < 0 then remaining = 0 end
+return remaining
+`;
+
+export const PEEK_SCRIPT_SHA = createHash('sha1').update(PEEK_SCRIPT).digest('hex');

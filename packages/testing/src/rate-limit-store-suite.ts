@@ -11,6 +11,11 @@ export interface RateLimitStoreSuiteOptions<S extends RateLimitStore = RateLimit
    */
   usesCallerClock?: boolean;
   name?: string;
+  /**
+   * Whether the store has the optional `peek` capability (what `consume` would answer, taking
+   * nothing), which `policy.evaluate` uses. A test checks the store has exactly this. @default false
+   */
+  peek?: boolean;
 }
 
 let unique = 0;
@@ -21,7 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The behaviour every {@link RateLimitStore} must have (rules R3, R4, R7). Call it at the top
  * level of a test file run by vitest (3 or later, a peer dependency you install).
  */
-export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore>({ factory, usesCallerClock = true, name = 'RateLimitStore' }: RateLimitStoreSuiteOptions<S>): void {
+export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore>({ factory, usesCallerClock = true, name = 'RateLimitStore', peek = false }: RateLimitStoreSuiteOptions<S>): void {
   describe(`${name} contract`, () => {
     let open: RateLimitStore[] = [];
     const make = async () => {
@@ -51,6 +56,43 @@ export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore
       const answer = await store.consume([bucket(1)], 0);
       expect(JSON.parse(JSON.stringify(answer))).toEqual(answer);
     });
+
+    it('has the peek capability exactly when the suite was told so', async () => {
+      const store = await make();
+      expect(typeof store.peek === 'function').toBe(peek);
+    });
+
+    if (peek) {
+      it('peek answers what consume would, and takes no token', async () => {
+        const store = await make();
+        const b = bucket(3);
+        const t = 2_000_000;
+        for (let i = 0; i < 3; i++) {
+          const looked = await store.peek!([b], t);
+          const looked2 = await store.peek!([b], t);
+          expect(looked2).toEqual(looked);
+          const taken = await store.consume([b], t);
+          expect(looked.allowed).toBe(taken.allowed);
+          expect(looked.remaining).toBe(taken.remaining);
+        }
+        const refused = await store.peek!([b], t);
+        expect(refused.allowed).toBe(false);
+        expect(refused.limitedBy).toBe(b.key);
+        expect(refused.retryAfterMs).toBeGreaterThan(0);
+        expect((await store.consume([b], t)).allowed).toBe(false);
+      });
+
+      it('peek over several buckets names the first empty one and leaves the others full', async () => {
+        const store = await make();
+        const full = bucket(2);
+        const empty = bucket(1);
+        const t = 3_000_000;
+        await store.consume([empty], t);
+        const looked = await store.peek!([full, empty], t);
+        expect(looked).toMatchObject({ allowed: false, limitedBy: empty.key });
+        expect((await store.consume([full], t)).remaining).toBe(1);
+      });
+    }
 
     it('keeps buckets with different keys apart', async () => {
       const store = await make();
