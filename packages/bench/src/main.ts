@@ -52,6 +52,10 @@ if (!args.has('--no-write') && !args.has('--quick') && only === undefined) {
     '   limit adds to an engine operation, against `RateLimiterMemory.consume(agent, 1)`. Memory: 1,000,000',
     '   distinct agents calling once each through the engine at a simulated 100,000 calls/s with 600 calls per',
     '   minute per agent (a bucket is full again after 10,000 calls), each mode in its own process.',
+    '5. Declarative rules (a policy document, `policy.load`): the engine\'s cost per `put` on `MemoryStore` with 10',
+    '   and 10,000 `before_write` rules over the pattern mix of benchmark 2, one matching, each calling a named handler;',
+    '   and what the CEL condition `context.agent_id != ""` adds per matching rule: (20 matching rules with it −',
+    '   the same 20 without it) / 20.',
     '',
     '![Engine overhead: each figure divided by its floor](benchmarks-engine.svg)',
   ].join('\n');

@@ -4,6 +4,7 @@ import { benchLimiter, type LimiterBenchOptions } from './limiter.js';
 import { benchLimiterMemory, type MemoryBenchOptions } from './memory.js';
 import { benchPatterns, type PatternBenchOptions } from './patterns.js';
 import type { Row } from './row.js';
+import { benchRules, type RulesBenchOptions } from './rules.js';
 
 export interface SuiteOptions {
   facade: FacadeBenchOptions;
@@ -11,6 +12,7 @@ export interface SuiteOptions {
   hookCost: HookCostOptions;
   limiter: LimiterBenchOptions;
   memory: MemoryBenchOptions;
+  rules: RulesBenchOptions;
 }
 
 /** What `pnpm bench` runs: enough rounds that medians hold on a shared two-core machine. */
@@ -20,6 +22,7 @@ export const FULL: SuiteOptions = {
   hookCost: { ops: 20_000, rounds: 15, hooks: 20 },
   limiter: { ops: 50_000, rounds: 15, agents: 1000 },
   memory: { agents: 1_000_000 },
+  rules: { ops: 20_000, rounds: 15, sizes: [10, 10_000], conditioned: 20 },
 };
 
 /** A few iterations of everything, for the smoke test: it checks that the benchmarks run. */
@@ -29,6 +32,7 @@ export const QUICK: SuiteOptions = {
   hookCost: { ops: 20, rounds: 1, hooks: 4 },
   limiter: { ops: 20, rounds: 1, agents: 4 },
   memory: { agents: 2000, inProcess: true },
+  rules: { ops: 20, rounds: 1, sizes: [10, 100], conditioned: 4 },
 };
 
 /** Runs the benchmarks (or those whose name starts with one of `only`, such as `1` or `4. rate limiter memory`). */
@@ -40,6 +44,7 @@ export async function runSuite(options: SuiteOptions, log: (line: string) => voi
     ['3. hook invocation', () => benchHookCost(options.hookCost)],
     ['4. rate limiter', () => benchLimiter(options.limiter)],
     ['4. rate limiter memory', () => benchLimiterMemory(options.memory)],
+    ['5. declarative rules', () => benchRules(options.rules)],
   ];
   for (const [name, step] of steps) {
     if (only && !only.some((prefix) => name.startsWith(prefix))) continue;
