@@ -30,10 +30,19 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-/** Every publishable package: packages/* and conformance/ less the private ones. */
+/**
+ * Every publishable package: packages/* and conformance/ less the private ones, and less those
+ * at version 0.0.0: a package still being written, which a changeset first takes to 0.1.0
+ * (RELEASING.md); the release refuses to publish a 0.0.0.
+ */
+const UNRELEASED = [];
 const PACKAGES = [...readdirSync(join(REPO, 'packages')).map((d) => `packages/${d}`), 'conformance'].filter((dir) => {
   const file = join(REPO, dir, 'package.json');
-  return existsSync(file) && JSON.parse(readFileSync(file, 'utf8')).private !== true;
+  if (!existsSync(file)) return false;
+  const pkg = JSON.parse(readFileSync(file, 'utf8'));
+  if (pkg.private === true) return false;
+  if (pkg.version === '0.0.0') UNRELEASED.push(pkg.name);
+  return pkg.version !== '0.0.0';
 });
 const rootPkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
 /** Third-party versions the consumers install: the repository's own, and ioredis 5 as well as 6. */
@@ -163,6 +172,7 @@ function docSnippets() {
 // ---------------------------------------------------------------------------------------------
 
 log(`packed install in ${work}`);
+if (UNRELEASED.length > 0) log(`       not packed, at 0.0.0 (not released yet): ${UNRELEASED.join(', ')}`);
 
 await check('pack every publishable package', () => {
   for (const dir of PACKAGES) {

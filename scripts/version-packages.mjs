@@ -45,6 +45,7 @@ const packages = publishable();
 const published = packages.filter(({ pkg }) => publishedVersions(pkg.name).length > 0);
 
 if (published.length > 0) {
+  // From here on a new package starts at 0.0.0 and a `minor` changeset takes it to 0.1.0.
   console.log(`published already: ${published.map(({ pkg }) => pkg.name).join(', ')}; running changeset version`);
   if (!dryRun) execFileSync('pnpm', ['exec', 'changeset', 'version'], { cwd: REPO, stdio: 'inherit' });
   process.exit(0);
@@ -53,6 +54,10 @@ if (published.length > 0) {
 // First release.
 const problems = [];
 for (const { dir, pkg } of packages) {
+  if (pkg.version === '0.0.0') {
+    problems.push(`${pkg.name} is at 0.0.0: give it its first version (0.1.0) and a CHANGELOG.md section for it, or make it "private": true until it is ready`);
+    continue;
+  }
   const changelog = join(REPO, dir, 'CHANGELOG.md');
   if (!existsSync(changelog)) problems.push(`${dir}/CHANGELOG.md is missing: write what ${pkg.name} is and does under "## ${pkg.version}"`);
   else if (!readFileSync(changelog, 'utf8').split('\n').includes(`## ${pkg.version}`)) problems.push(`${dir}/CHANGELOG.md has no "## ${pkg.version}" section`);
