@@ -16,3 +16,13 @@ it('the benchmark runs every case and prints its ratios (smoke)', () => {
   expect(run.stdout).toContain("'always' x64 / naive fsync-per-entry");
   expect(run.stdout).toContain("best pino / 'none' x64");
 });
+
+it('the export benchmark exports every entry through the CLI and the API (smoke)', () => {
+  requireBuilt();
+  const run = spawnSync(process.execPath, [join(PKG_DIR, 'bench', 'export.mjs'), '--smoke', '--entries', '5000'], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/CLI query --json --limit all\s+5,000\s+[\d.]+\s+[\d,]+\s+\d+/);
+  expect(run.stdout).toMatch(/API readAuditLog \(nextv\)\s+5,000\s+[\d.]+\s+[\d,]+\s+\d+/);
+  expect(run.stdout).toContain('PASS  CLI query --json --limit all: every entry exported (5,000 of 5,000)');
+});

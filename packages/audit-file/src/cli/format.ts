@@ -16,10 +16,14 @@ const INVISIBLE = String.raw`\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_
 const TABLE_UNSAFE = new RegExp(`[\\\\${INVISIBLE}]`, 'gu');
 const JSON_UNSAFE = new RegExp(`[${INVISIBLE}]`, 'gu');
 
+/** Printable ASCII without a backslash: nothing to escape, in a table or in JSON (the common case, tested first). */
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
+
 const hex4 = (unit: number) => `\\u${unit.toString(16).padStart(4, '0')}`;
 
 /** Keys and ids come from agents: never let them drive the terminal or hide or reorder text. */
 export function safe(text: string): string {
+  if (PLAIN.test(text)) return text;
   return text.replace(TABLE_UNSAFE, (c) => {
     if (c === '\\') return '\\\\';
     const cp = c.codePointAt(0)!;
@@ -71,5 +75,20 @@ export function tableHeader(): string {
 
 /** `--json`: one object per entry with the on-disk (seed) field names. */
 export function jsonRow(r: AuditRecordView): string {
-  return `${safeJson({ seq: r.seq, timestamp: r.timestamp, operation: r.operation, key: r.key, agent_id: r.agentId, session_id: r.sessionId, result: r.result, hash: r.hash })}\n`;
+  // The same text as safeJson of the object, built field by field: only the strings that came from agents need the escaping pass.
+  return `{"seq":${JSON.stringify(r.seq)},"timestamp":${JSON.stringify(r.timestamp)},"operation":${word(r.operation)},"key":${jsonText(r.key)},"agent_id":${jsonText(r.agentId)},"session_id":${jsonText(r.sessionId)},"result":${word(r.result)},"hash":${word(r.hash)}}\n`;
+}
+
+/** Operation, result and hash: a reader validated them as a known word or hex, so they need no escaping; anything else takes the long way. */
+function word(v: string): string {
+  return WORD.test(v) ? `"${v}"` : jsonText(v);
+}
+const WORD = /^[a-z0-9_]{1,64}$/;
+
+/** Printable ASCII without a quote or a backslash: its JSON string is itself in quotes. */
+const BARE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function jsonText(v: string | null): string {
+  if (v === null) return 'null';
+  return BARE.test(v) ? `"${v}"` : safeJson(v);
 }
