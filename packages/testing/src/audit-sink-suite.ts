@@ -150,6 +150,7 @@ export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, re
         expect(keys(await all(sink, { agentId: 'agent_0', limit: 3, order: 'desc' }))).toEqual(['k/28', 'k/26', 'k/24']);
         expect(await all(sink, { agentId: 'nobody' })).toEqual([]);
         expect(await all(sink, { limit: 0 })).toEqual([]);
+        expect((await all(sink, { limit: Infinity })).length).toBe(30);
       });
 
       it('entries: the cursor resumes where a read stopped, in both orders, with filters', async () => {

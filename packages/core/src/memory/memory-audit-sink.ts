@@ -83,7 +83,7 @@ export class MemoryAuditSink implements AuditSink {
    */
   entries(query: AuditStreamQuery = {}): AuditEntryIterator {
     const { order = 'asc', after, signal, ...filters } = query ?? {};
-    const q = normalizeAuditQuery({ ...filters, limit: filters.limit ?? Number.MAX_SAFE_INTEGER });
+    const q = normalizeAuditQuery({ ...filters, limit: filters.limit === undefined || filters.limit === Infinity ? Number.MAX_SAFE_INTEGER : filters.limit });
     if (order !== 'asc' && order !== 'desc') throw new RangeError(`order must be 'asc' or 'desc', got ${describe(order)}`);
     if (after !== undefined && !/^(0|[1-9][0-9]{0,15})$/.test(String(after))) throw new TypeError(`after must be a cursor from this sink, got ${describe(after)}`);
     const asc = order === 'asc';
