@@ -13,7 +13,9 @@ import { RuleSet } from './rules/rule-set.js';
 import { DEFAULT_DENY_ID, ruleRef, type Rule, type RuleRef } from './rules/rule.js';
 import type { Composition } from './rules/compose.js';
 import { RuleFailure, TriggerRun } from './rules/evaluate.js';
-import { DECISION, DecisionContext } from './events/decision-record.js';
+import { APPLIED, DECISION, DecisionContext, OBSERVATION } from './events/decision-record.js';
+import { decisionChannel, operationChannel, type OperationMessage } from './events/channels.js';
+import { Observation, STEP_AUDIT, STEP_HOOKS, STEP_RATE_LIMIT, STEP_STORAGE, STORAGE_ERROR, type DecisionEvent } from './events/observation.js';
 import { compileDocument, type CompiledDocument, type LoadOptions } from './rules/load.js';
 import { PolicyDocumentError, type DocumentIssue, type ParsedDocument } from './rules/document.js';
 import { explainOperation, type EvaluateOptions, type EvaluationAnswer } from './rules/explain.js';
@@ -61,6 +63,9 @@ export interface HookOptions {
   priority?: number;
 }
 
+/** Receives one {@link DecisionEvent} per operation of the engine it was given to, as the operation ends. */
+export type DecisionListener = (event: DecisionEvent) => void;
+
 export const DEFAULT_MAX_KEY_BYTES = 65_536;
 // Buffers cannot be longer than this anyway.
 const MAX_MAX_KEY_BYTES = 2 ** 31 - 1;
@@ -100,6 +105,8 @@ export class PolicyEngine {
   readonly #audit: AuditTrail;
   readonly #maxKeyBytes: number;
   readonly #deadlines: Record<keyof PolicyTimeouts, Deadline>;
+  /** `onDecision` listeners; replaced, never changed in place, so a listener may unsubscribe during a call. */
+  #listeners: readonly DecisionListener[] = [];
 
   constructor(db: KeyValueStore, options: PolicyEngineOptions = {}) {
     if (db === null || typeof db !== 'object' || typeof db.get !== 'function' || typeof db.put !== 'function' || typeof db.delete !== 'function') {
@@ -359,6 +366,65 @@ export class PolicyEngine {
     return this.#audit.query(normalizeAuditQuery(query));
   }
 
+  // ---- decision events -------------------------------------------------------------------
+
+  /**
+   * Calls `listener` with this engine's {@link DecisionEvent} as each operation ends, before
+   * the operation's promise settles. Returns a function that unsubscribes. A listener that
+   * throws changes nothing about the operation: the error is reported with
+   * `process.emitWarning`. Every engine's events also go to the `sochdb-policy:decision`
+   * diagnostics channel (docs/diagnostics.md).
+   */
+  onDecision(listener: DecisionListener): () => void {
+    if (typeof listener !== 'function') throw new TypeError(`listener must be a function, got ${describe(listener)}`);
+    // A wrapper per call: the same function subscribed twice is called twice and unsubscribes one at a time.
+    const entry: DecisionListener = (event) => listener(event);
+    this.#listeners = [...this.#listeners, entry];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== entry);
+    };
+  }
+
+  /**
+   * Runs one operation observed: it is timed step by step, traced on `sochdb-policy:operation`
+   * when that has subscribers, and publishes its decision event as it ends. Only called when
+   * something listens; every operation (put, get, delete, and any added later) goes through here.
+   */
+  #observed<T>(operation: Operation, run: (observation: Observation) => Promise<T>): Promise<T> {
+    const message: OperationMessage = { operation, decision: undefined };
+    const observation = new Observation(message);
+    // `=== false`: TracingChannel.hasSubscribers is undefined before Node 20.13; trace there.
+    if (operationChannel.hasSubscribers === false) return this.#settle(observation, run(observation));
+    return operationChannel.tracePromise(() => this.#settle(observation, run(observation)), message);
+  }
+
+  async #settle<T>(observation: Observation, pending: Promise<T>): Promise<T> {
+    let value: T;
+    try {
+      value = await pending;
+    } catch (error) {
+      this.#publish(observation, true, error);
+      throw error;
+    }
+    this.#publish(observation, false, undefined);
+    return value;
+  }
+
+  /** Hands the ended operation's event to this engine's listeners and to the channel. */
+  #publish(observation: Observation, failed: boolean, error: unknown): void {
+    const event = observation.event(failed, error);
+    if (event === undefined) return;
+    observation.message.decision = event;
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (thrown) {
+        process.emitWarning(thrown instanceof Error ? thrown : new Error(String(thrown)), { code: 'SOCHDB_POLICY_LISTENER', detail: 'an onDecision listener threw; the operation was not affected' });
+      }
+    }
+    if (decisionChannel.hasSubscribers) decisionChannel.publish(event);
+  }
+
   // ---- operations ----------------------------------------------------------------------
   //
   // Each step below answers synchronously when everything it calls does (in-memory limiter
@@ -367,46 +433,68 @@ export class PolicyEngine {
   // Awaiting a value that is already there still costs a microtask turn each time.
 
   /** Writes `value` under `key` if the policies allow it (rule O1). */
-  async put(key: BytesLike, value: BytesLike, context?: PolicyCallContext): Promise<void> {
+  put(key: BytesLike, value: BytesLike, context?: PolicyCallContext): Promise<void> {
+    // Nobody listens: no observation, no timestamps, no event (docs/diagnostics.md).
+    if (this.#listeners.length === 0 && decisionChannel.hasSubscribers === false && operationChannel.hasSubscribers === false) {
+      return this.#put(key, value, context, undefined);
+    }
+    return this.#observed('write', (o) => this.#put(key, value, context, o));
+  }
+
+  async #put(key: BytesLike, value: BytesLike, context: PolicyCallContext | undefined, o: Observation | undefined): Promise<void> {
     // Private copies first: what the hooks approve is exactly what storage and audit see.
     const k = ownKey(key, this.#maxKeyBytes);
     const v = ownBytes(value, 'value');
     const set = this.#set ?? this.#rules();
-    const ctx = this.#context('write', k, v, context, key);
+    const ctx = this.#context('write', k, v, context, key, o);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
+    o?.enter(STEP_HOOKS);
     let decision = this.#evaluate(PolicyTrigger.BEFORE_WRITE, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     const written = decision.action === PolicyAction.MODIFY && decision.value !== undefined ? decision.value : v;
+    o?.enter(STEP_STORAGE);
     try {
       await this.#deadlines.storage.race(this.db.put(k, written));
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
     ctx[SET_VALUE](written);
+    o?.enter(STEP_HOOKS);
     const after = this.#evaluate(PolicyTrigger.AFTER_WRITE, ctx, set);
     if (after instanceof Promise) await after;
+    o?.enter(STEP_AUDIT);
     const audited = this.#audit.record(ctx, 'allowed');
     if (audited !== undefined) await audited;
   }
 
   /** Reads `key` if the policies allow it; null when absent or withheld by `after_read` (rule O2). */
-  async get(key: BytesLike, context?: PolicyCallContext): Promise<Buffer | null> {
+  get(key: BytesLike, context?: PolicyCallContext): Promise<Buffer | null> {
+    if (this.#listeners.length === 0 && decisionChannel.hasSubscribers === false && operationChannel.hasSubscribers === false) {
+      return this.#get(key, context, undefined);
+    }
+    return this.#observed('read', (o) => this.#get(key, context, o));
+  }
+
+  async #get(key: BytesLike, context: PolicyCallContext | undefined, o: Observation | undefined): Promise<Buffer | null> {
     const k = ownKey(key, this.#maxKeyBytes);
     const set = this.#set ?? this.#rules();
-    const ctx = this.#context('read', k, null, context, key);
+    const ctx = this.#context('read', k, null, context, key, o);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
+    o?.enter(STEP_HOOKS);
     let decision = this.#evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
     let stored: Uint8Array | null | undefined;
+    o?.enter(STEP_STORAGE);
     try {
       stored = await this.#deadlines.storage.race(this.db.get(k));
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
+    o?.enter(STEP_HOOKS);
     let result: AuditResult = 'allowed';
     let value: Buffer | null = null;
     if (stored !== null && stored !== undefined) {
@@ -423,37 +511,57 @@ export class PolicyEngine {
         result = 'redacted';
       }
     }
+    if (o !== undefined) {
+      o.result = result;
+      o.enter(STEP_AUDIT);
+    }
     const audited = this.#audit.record(ctx, result);
     if (audited !== undefined) await audited;
     return value;
   }
 
   /** Deletes `key` if the policies allow it; a missing key succeeds (rules O3, O6). */
-  async delete(key: BytesLike, context?: PolicyCallContext): Promise<void> {
+  delete(key: BytesLike, context?: PolicyCallContext): Promise<void> {
+    if (this.#listeners.length === 0 && decisionChannel.hasSubscribers === false && operationChannel.hasSubscribers === false) {
+      return this.#delete(key, context, undefined);
+    }
+    return this.#observed('delete', (o) => this.#delete(key, context, o));
+  }
+
+  async #delete(key: BytesLike, context: PolicyCallContext | undefined, o: Observation | undefined): Promise<void> {
     const k = ownKey(key, this.#maxKeyBytes);
     const set = this.#set ?? this.#rules();
-    const ctx = this.#context('delete', k, null, context, key);
+    const ctx = this.#context('delete', k, null, context, key, o);
     const admitted = this.#admit(ctx);
     if (admitted !== undefined) await admitted;
+    o?.enter(STEP_HOOKS);
     let decision = this.#evaluate(PolicyTrigger.BEFORE_DELETE, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
+    o?.enter(STEP_STORAGE);
     try {
       await this.#deadlines.storage.race(this.db.delete(k));
     } catch (error) {
       return this.#storageFailed(ctx, error);
     }
+    o?.enter(STEP_HOOKS);
     const after = this.#evaluate(PolicyTrigger.AFTER_DELETE, ctx, set);
     if (after instanceof Promise) await after;
+    o?.enter(STEP_AUDIT);
     const audited = this.#audit.record(ctx, 'allowed');
     if (audited !== undefined) await audited;
   }
 
   // ---- pipeline steps --------------------------------------------------------------------
 
-  #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike): DecisionContext {
-    // Applied rules are collected only when an audit entry will carry them.
-    return new DecisionContext(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock(), this.#audit.enabled);
+  #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike, o: Observation | undefined): DecisionContext {
+    // Applied rules are collected only when an audit entry or a decision event will carry them.
+    const ctx = new DecisionContext(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock(), this.#audit.enabled || o !== undefined, o);
+    if (o !== undefined) {
+      o.ctx = ctx;
+      o.enter(STEP_RATE_LIMIT);
+    }
+    return ctx;
   }
 
   /**
@@ -490,7 +598,11 @@ export class PolicyEngine {
       const cause = new TypeError(`rate-limit store answered ${describe(decision)}`);
       return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
     }
-    if (!decision.allowed) return this.#fail(ctx, 'rate_limited', ViolationCode.RATE_LIMITED, undefined, decision.retryAfterMs);
+    if (!decision.allowed) {
+      const o = ctx[OBSERVATION]();
+      if (o !== undefined) o.rateLimit = decision;
+      return this.#fail(ctx, 'rate_limited', ViolationCode.RATE_LIMITED, undefined, decision.retryAfterMs);
+    }
     return undefined;
   }
 
@@ -532,7 +644,7 @@ export class PolicyEngine {
       } catch (cause) {
         return this.#hookFailed(trigger, ctx, hook.value, cause);
       }
-      const applied = this.#audit.enabled ? ctx[DECISION]().applied : undefined;
+      const applied = ctx[APPLIED]();
       if (applied !== undefined) applied.push(hook.value.id);
       if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) {
         ctx[DECISION]().decidedBy = hook.value;
@@ -556,7 +668,7 @@ export class PolicyEngine {
     } catch (cause) {
       return this.#hookFailed(trigger, ctx, hooks[at]!.value, cause);
     }
-    if (this.#audit.enabled) ctx[DECISION]().applied?.push(hooks[at]!.value.id);
+    ctx[APPLIED]()?.push(hooks[at]!.value.id);
     if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) {
       ctx[DECISION]().decidedBy = hooks[at]!.value;
       return decision;
@@ -580,8 +692,17 @@ export class PolicyEngine {
       decisionId: decision.id,
       stage: timedOut ? 'hook' : undefined,
     });
+    this.#failing(ctx, 'error');
     await this.#audit.recordQuietly(ctx, 'error');
     throw error;
+  }
+
+  /** An observed operation is failing with audit result `result`: the rest of its time is the audit's. */
+  #failing(ctx: DecisionContext, result: AuditResult, code?: typeof STORAGE_ERROR): void {
+    const o = ctx[OBSERVATION]();
+    if (o === undefined) return;
+    o.fail(result, code);
+    o.enter(STEP_AUDIT);
   }
 
   async #deny(ctx: DecisionContext): Promise<never> {
@@ -594,11 +715,13 @@ export class PolicyEngine {
    */
   async #storageFailed(ctx: DecisionContext, error: unknown): Promise<never> {
     if (error instanceof StepTimeout) return this.#fail(ctx, 'error', ViolationCode.TIMEOUT, error, undefined, error.stage);
+    this.#failing(ctx, 'error', STORAGE_ERROR);
     await this.#audit.recordQuietly(ctx, 'error');
     throw error;
   }
 
   async #fail(ctx: DecisionContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number, stage?: TimeoutStage): Promise<never> {
+    this.#failing(ctx, result);
     await this.#audit.recordQuietly(ctx, result);
     const decision = ctx[DECISION]();
     const rule = code === ViolationCode.DENIED ? decision.decidedBy : undefined;

@@ -30,7 +30,7 @@ export { UNKNOWN_SCOPE_VALUE, type RateLimit, type RateLimitOperation, type Rate
 export { MemoryStore } from './memory/memory-store.js';
 export { MemoryAuditSink, DEFAULT_MAX_ENTRIES, MAX_MAX_ENTRIES, type MemoryAuditSinkOptions } from './memory/memory-audit-sink.js';
 export { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
-export { PolicyEngine, DEFAULT_MAX_KEY_BYTES, type PolicyEngineOptions, type EnableAuditOptions, type PolicyCallContext } from './engine.js';
+export { PolicyEngine, DEFAULT_MAX_KEY_BYTES, type PolicyEngineOptions, type EnableAuditOptions, type PolicyCallContext, type DecisionListener } from './engine.js';
 export { DEFAULT_TIMEOUTS, StepTimeout, type PolicyTimeouts, type TimeoutStage } from './timeouts.js';
 export { type HookOptions } from './engine.js';
 export { PolicyDocumentError, parseDocumentText as parsePolicyText, readDocumentFile as readPolicyFile, validateDocument as validatePolicyDocument, formatIssue, type PolicyDocument, type RuleSpec, type RuleEffect, type CompositionMode, type DocumentIssue, type ParsedDocument, type DocumentFormat } from './rules/document.js';
@@ -43,3 +43,6 @@ export type { LoadOptions } from './rules/load.js';
 export type { RuleCheck } from './rules/evaluate.js';
 export type { EvaluateOptions, EvaluationAnswer, RateLimitAnswer } from './rules/explain.js';
 export { isDecisionId, decisionIdTime } from './events/decision-id.js';
+export { DECISION_CHANNEL, OPERATION_CHANNEL, type OperationMessage } from './events/channels.js';
+export { STORAGE_ERROR, type DecisionEvent, type DecisionDurations, type DecisionRateLimit } from './events/observation.js';
+export type { DecisionRecord } from './events/decision-record.js';

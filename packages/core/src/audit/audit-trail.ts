@@ -1,6 +1,6 @@
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink } from '../contracts.js';
 import type { PolicyContext } from '../context.js';
-import { DECISION, DecisionContext } from '../events/decision-record.js';
+import { decisionRecord } from '../events/decision-record.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { isThenable } from '../thenable.js';
 import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
@@ -116,24 +116,7 @@ export class AuditTrail {
   }
 }
 
+/** The audit entry of `ctx`'s decision: the same record a decision event carries. */
 function toEntry(ctx: PolicyContext, result: AuditResult): AuditEntry {
-  const entry: AuditEntry = {
-    timestamp: ctx.timestamp,
-    operation: ctx.operation,
-    key: ctx.keyText,
-    agentId: ctx.agentId ?? null,
-    sessionId: ctx.sessionId ?? null,
-    result,
-  };
-  if (ctx instanceof DecisionContext) {
-    const decision = ctx[DECISION]();
-    entry.decisionId = decision.id;
-    entry.ruleId = decision.decidedBy?.id ?? null;
-    if (decision.applied !== undefined) entry.appliedRules = decision.applied;
-    if (decision.shadow !== undefined) {
-      entry.shadowRuleId = decision.shadow.rule.id;
-      entry.shadowAction = decision.shadow.action as AuditEntry['shadowAction'];
-    }
-  }
-  return entry;
+  return decisionRecord(ctx, result);
 }

@@ -1,10 +1,16 @@
 import type { Operation, PolicyAction } from '../actions.js';
+import type { AuditEntry, AuditResult } from '../contracts.js';
 import { PolicyContext, type ContextMap } from '../context.js';
 import type { Rule, RuleRef } from '../rules/rule.js';
 import { newDecisionId } from './decision-id.js';
+import type { Observation } from './observation.js';
 
 /** Engine-only methods of {@link DecisionContext}; not exported from the package. */
 export const DECISION = Symbol('decision');
+/** Engine-only: the applied-rule list of a {@link DecisionContext}, if one is collected. */
+export const APPLIED = Symbol('applied');
+/** Engine-only: the {@link Observation} of a {@link DecisionContext}. */
+export const OBSERVATION = Symbol('observation');
 
 /** What a shadow rule (`enforce: false`) would have done had it been enforced. */
 export interface ShadowHit {
@@ -41,16 +47,81 @@ export class DecisionState {
  */
 export class DecisionContext extends PolicyContext {
   #state: DecisionState | undefined;
+  readonly #observation: Observation | undefined;
 
-  constructor(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number, collect: boolean) {
+  /**
+   * `collect`: record the applied rules (an audit entry or a decision event will carry them).
+   * `observation`: the operation publishes a decision event when it ends (someone subscribes).
+   */
+  constructor(
+    operation: Operation,
+    key: Buffer,
+    keyText: string,
+    value: Buffer | null,
+    custom: ContextMap,
+    timestamp: number,
+    collect: boolean,
+    observation?: Observation,
+  ) {
     super(operation, key, keyText, value, custom, timestamp);
     this.#state = collect ? new DecisionState(timestamp, true) : undefined;
+    this.#observation = observation;
   }
 
   /** The decision record, created on first use. */
   [DECISION](): DecisionState {
     return (this.#state ??= new DecisionState(this.timestamp, false));
   }
+
+  /** Where applied rule ids go, or undefined when nothing will read them (no state made for the question). */
+  [APPLIED](): string[] | undefined {
+    return this.#state?.applied;
+  }
+
+  /** The operation's observation, when someone subscribes to decision events. */
+  [OBSERVATION](): Observation | undefined {
+    return this.#observation;
+  }
+}
+
+
+/**
+ * One decision, as both the audit entry and the decision event describe it: the event is this
+ * record plus what only a live observer needs (timings, the error, the rate-limit answer). Both
+ * are built by {@link decisionRecord}, so they cannot drift apart (docs/diagnostics.md).
+ */
+export interface DecisionRecord extends AuditEntry {
+  /** UUIDv7, time-ordered: the same on the violation, the audit entry and the event. */
+  decisionId: string;
+  /** The rule or hook that decided, `null` when none did (`$default`: deny-by-default). */
+  ruleId: string | null;
+}
+
+/**
+ * The record of `ctx`'s decision with result `result`: the audit entry's fields, and the
+ * shared part of the decision event. A plain {@link PolicyContext} (no decision state) gives
+ * the seed's six fields.
+ */
+export function decisionRecord(ctx: PolicyContext, result: AuditResult): AuditEntry {
+  const entry: AuditEntry = {
+    timestamp: ctx.timestamp,
+    operation: ctx.operation,
+    key: ctx.keyText,
+    agentId: ctx.agentId ?? null,
+    sessionId: ctx.sessionId ?? null,
+    result,
+  };
+  if (ctx instanceof DecisionContext) {
+    const decision = ctx[DECISION]();
+    entry.decisionId = decision.id;
+    entry.ruleId = decision.decidedBy?.id ?? null;
+    if (decision.applied !== undefined) entry.appliedRules = decision.applied;
+    if (decision.shadow !== undefined) {
+      entry.shadowRuleId = decision.shadow.rule.id;
+      entry.shadowAction = decision.shadow.action as AuditEntry['shadowAction'];
+    }
+  }
+  return entry;
 }
 
 /** The decision id of `ctx`, made now if nothing asked for it before. */
