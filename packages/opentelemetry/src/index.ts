@@ -6,8 +6,9 @@ import {
   SpanStatusCode,
   trace,
   type Attributes,
-  type Counter,
   type Histogram,
+  type ObservableCounter,
+  type ObservableResult,
   type MeterProvider,
   type TracerProvider,
 } from '@opentelemetry/api';
@@ -53,6 +54,16 @@ const ERROR_CODES = new Set(['hook_failed', 'limiter_unavailable', 'audit_unavai
 // Operation latencies are microseconds to seconds: the default buckets (0, 5, 10, … in the unit) would put nearly all of them in the first.
 const DURATION_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** Most attribute sets the decision counter keeps; further ones are counted under `otel.metric.overflow: true` (the SDK's own default limit is 2000). */
+export const MAX_COUNTER_SERIES = 1000;
+const OVERFLOW: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+
+/** A recorder: call it with each decision event; `close()` stops reporting its counter. */
+export interface DecisionRecorder {
+  (event: DecisionEvent): void;
+  close(): void;
+}
+
 export interface OpenTelemetryOptions {
   /** @default the global tracer provider (`trace.getTracerProvider()`) */
   tracerProvider?: TracerProvider;
@@ -77,13 +88,21 @@ export interface OpenTelemetryOptions {
  * `policy.onDecision(...)` to instrument one engine. {@link instrument} subscribes one to the
  * diagnostics channel for every engine in the process.
  */
-export function createDecisionRecorder(options: OpenTelemetryOptions = {}): (event: DecisionEvent) => void {
+export function createDecisionRecorder(options: OpenTelemetryOptions = {}): DecisionRecorder {
   const tracer = options.spans === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME, VERSION);
-  let decisions: Counter | undefined;
+  let decisions: ObservableCounter | undefined;
   let duration: Histogram | undefined;
+  // The counter is summed here and reported when the SDK collects (an asynchronous counter with
+  // the same meaning as a synchronous one): a Map lookup per decision instead of the SDK hashing
+  // five attributes on every add.
+  const counts = new Map<string, Series>();
+  const report = (result: ObservableResult): void => {
+    for (const series of counts.values()) result.observe(series.value, series.attributes);
+  };
   if (options.metrics !== false) {
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME, VERSION);
-    decisions = meter.createCounter(METRIC.DECISIONS, { description: 'Policy decisions, one per operation', unit: '{decision}' });
+    decisions = meter.createObservableCounter(METRIC.DECISIONS, { description: 'Policy decisions, one per operation', unit: '{decision}' });
+    decisions.addCallback(report);
     duration = meter.createHistogram(METRIC.DURATION, {
       description: 'Duration of policy-wrapped operations, from the call to the decision',
       unit: 's',
@@ -93,7 +112,7 @@ export function createDecisionRecorder(options: OpenTelemetryOptions = {}): (eve
   const agentOnMetrics = options.agentMetricAttribute !== false;
   const recordKeys = options.recordKeys === true;
 
-  return (event) => {
+  const recorder = (event: DecisionEvent): void => {
     if (tracer !== undefined) {
       const attributes: Attributes = {
         [ATTR.OPERATION]: event.operation,
@@ -126,15 +145,32 @@ export function createDecisionRecorder(options: OpenTelemetryOptions = {}): (eve
       }
       span.end(event.startTime + event.durations.totalMs);
     }
-    if (decisions !== undefined) {
-      const attributes: Attributes = { [ATTR.OPERATION]: event.operation, [ATTR.RESULT]: event.result };
-      if (event.code !== null) attributes[ATTR.ERROR_TYPE] = event.code;
-      duration!.record(event.durations.totalMs / 1000, attributes);
-      if (event.ruleId !== null) attributes[ATTR.RULE_ID] = event.ruleId;
-      if (agentOnMetrics && event.agentId !== null) attributes[ATTR.AGENT_ID] = event.agentId;
-      decisions.add(1, attributes);
+    if (duration !== undefined) {
+      const agent = agentOnMetrics ? event.agentId : null;
+      const key = `${event.operation}\u0000${event.result}\u0000${event.code ?? ''}\u0000${event.ruleId ?? '\u0001'}\u0000${agent ?? '\u0001'}`;
+      let series = counts.get(key);
+      let timed: Attributes;
+      if (series !== undefined) timed = series.timed;
+      else {
+        timed = { [ATTR.OPERATION]: event.operation, [ATTR.RESULT]: event.result };
+        if (event.code !== null) timed[ATTR.ERROR_TYPE] = event.code;
+        const attributes: Attributes = { ...timed };
+        if (event.ruleId !== null) attributes[ATTR.RULE_ID] = event.ruleId;
+        if (agent !== null) attributes[ATTR.AGENT_ID] = agent;
+        if (counts.size < MAX_COUNTER_SERIES) counts.set(key, (series = { attributes, timed, value: 0 }));
+        else {
+          series = counts.get('');
+          if (series === undefined) counts.set('', (series = { attributes: OVERFLOW, timed: OVERFLOW, value: 0 }));
+        }
+      }
+      series.value++;
+      duration.record(event.durations.totalMs / 1000, timed);
     }
   };
+  recorder.close = (): void => {
+    decisions?.removeCallback(report);
+  };
+  return recorder;
 }
 
 /**
@@ -155,9 +191,20 @@ export function instrument(options: OpenTelemetryOptions = {}): () => void {
   diagnosticsChannel.subscribe(DECISION_CHANNEL, onMessage);
   let subscribed = true;
   return () => {
-    if (subscribed) diagnosticsChannel.unsubscribe(DECISION_CHANNEL, onMessage);
+    if (subscribed) {
+      diagnosticsChannel.unsubscribe(DECISION_CHANNEL, onMessage);
+      record.close();
+    }
     subscribed = false;
   };
 }
 
 const VERSION = '0.0.0';
+
+interface Series {
+  /** The counter's attributes. */
+  attributes: Attributes;
+  /** The histogram's: operation, result, error type. */
+  timed: Attributes;
+  value: number;
+}

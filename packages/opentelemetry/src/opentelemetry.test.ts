@@ -1,10 +1,10 @@
 import { context, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MemoryStore, PolicyAction, PolicyEngine, PolicyViolation, type KeyValueStore } from '@sochdb-policy/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createDecisionRecorder, instrument, METRIC } from './index.js';
+import { createDecisionRecorder, instrument, MAX_COUNTER_SERIES, METRIC } from './index.js';
 
 const contextManager = new AsyncLocalStorageContextManager();
 beforeAll(() => {
@@ -74,13 +74,12 @@ async function run(policy: PolicyEngine): Promise<void> {
   await rejection(policy.put('users/carol', 'data', { agent_id: 'agent_001' }));
 }
 
-const byStart = (a: ReadableSpan, b: ReadableSpan) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1];
 
 describe('instrument()', () => {
   it('records a span per operation with names, attributes and statuses', async () => {
     stop = instrument({ tracerProvider, meterProvider });
     await run(engine());
-    const finished = spans.getFinishedSpans().slice().sort(byStart);
+    const finished = spans.getFinishedSpans();
     expect(finished.map((s) => s.name)).toEqual([
       'sochdb_policy.put',
       'sochdb_policy.put',
@@ -203,7 +202,8 @@ describe('instrument()', () => {
     await policy.put('users/c', 'v', { agent_id: 'agent_002' });
     expect(spans.getFinishedSpans()).toHaveLength(1);
     const after = (await collect()).find((m) => m.descriptor.name === METRIC.DECISIONS)!;
-    expect((after.dataPoints as DataPoint<number>[]).reduce((n, p) => n + p.value, 0)).toBe(2);
+    const agent2 = (after.dataPoints as DataPoint<number>[]).filter((p) => p.attributes['sochdb_policy.agent.id'] === 'agent_002');
+    expect(agent2.map((p) => p.value)).toEqual([1]);
   });
 });
 
@@ -236,6 +236,20 @@ describe('createDecisionRecorder() with policy.onDecision', () => {
       process.off('warning', onWarning);
     }
     expect(warnings.map((w) => w.message)).toEqual(['exporter bug', 'exporter bug']);
+  });
+});
+
+describe('the decision counter', () => {
+  it(`keeps at most ${MAX_COUNTER_SERIES} attribute sets and counts the rest under otel.metric.overflow`, async () => {
+    const record = createDecisionRecorder({ tracerProvider, meterProvider, spans: false });
+    const policy = new PolicyEngine(new MemoryStore());
+    policy.onDecision(record);
+    for (let i = 0; i < MAX_COUNTER_SERIES + 5; i++) await policy.get('k', { agent_id: `agent-${i}` });
+    const counter = (await collect()).find((m) => m.descriptor.name === METRIC.DECISIONS)!;
+    const points = counter.dataPoints as DataPoint<number>[];
+    expect(points.reduce((n, p) => n + p.value, 0)).toBe(MAX_COUNTER_SERIES + 5);
+    expect(points.find((p) => p.attributes['otel.metric.overflow'] === true)!.value).toBe(5);
+    record.close();
   });
 });
 
