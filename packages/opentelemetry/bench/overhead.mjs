@@ -1,7 +1,10 @@
 // Cost of decision events, interleaved in one process (the machine is shared: every runner
 // takes turns chunk by chunk, and medians over rounds are reported).
 //
-//   node --expose-gc bench/overhead.mjs [--baseline <path to another build's core dist/index.js>] [--rounds N]
+//   node --expose-gc bench/overhead.mjs [--baseline <core dist/index.js of another build>] [--current <core dist/index.js>] [--rounds N] [--ops N]
+//
+// --current defaults to the workspace's @sochdb-policy/core; give a clean worktree's build to
+// keep uncommitted work out of the comparison.
 //
 // Runners, each on its own engine over a MemoryStore:
 //   baseline     another build of @sochdb-policy/core (e.g. a git worktree of the commit before events), if given
@@ -15,12 +18,13 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
-const { values } = parseArgs({ options: { baseline: { type: 'string' }, rounds: { type: 'string', default: '30' }, ops: { type: 'string', default: '20000' } } });
+const { values } = parseArgs({ options: { baseline: { type: 'string' }, current: { type: 'string' }, rounds: { type: 'string', default: '30' }, ops: { type: 'string', default: '20000' } } });
 const rounds = Number(values.rounds);
 const ops = Number(values.ops);
 
-const core = await import('@sochdb-policy/core');
-const base = values.baseline ? await import(pathToFileURL(resolve(values.baseline)).href) : undefined;
+const load = (path) => import(pathToFileURL(resolve(path)).href);
+const core = values.current ? await load(values.current) : await import('@sochdb-policy/core');
+const base = values.baseline ? await load(values.baseline) : undefined;
 const { createDecisionRecorder } = await import('../dist/index.js');
 const { BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
 const { MeterProvider, PeriodicExportingMetricReader, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
