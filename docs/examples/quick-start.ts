@@ -26,6 +26,12 @@ policy.afterRead('secrets/*', redactValue());
 policy.addRateLimit('write', { maxPerMinute: 3, scope: 'agent_id' });
 policy.enableAudit({ maxEntries: 10_000 });
 
+// Live decision events (docs/diagnostics.md): count denials per agent as they happen.
+const denials = new Map<string, number>();
+policy.onDecision((event) => {
+  if (event.result === 'denied') denials.set(event.agentId ?? '-', (denials.get(event.agentId ?? '-') ?? 0) + 1);
+});
+
 async function attempt(label: string, op: () => Promise<unknown>): Promise<void> {
   try {
     const result = await op();
@@ -58,5 +64,6 @@ for (const entry of await policy.getAuditLog({ limit: 100 })) {
   console.log(`${new Date(entry.timestamp).toISOString()}: ${entry.operation} ${entry.key} (${entry.agentId ?? '-'}) -> ${entry.result}`);
 }
 console.log(`\nagent_001 entries: ${(await policy.getAuditLog({ limit: 100, agentId: 'agent_001' })).length}`);
+console.log(`denials per agent (from decision events): ${[...denials].map(([agent, n]) => `${agent} ${n}`).join(', ')}`);
 
 await db.close();
