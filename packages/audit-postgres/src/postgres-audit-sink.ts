@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
 import { GENESIS_HASH, entryBody, makeHasher, validateEntry, type Hasher } from '@sochdb-policy/audit-file/format';
-import type { AuditEntry, AuditQuery, AuditSink } from '@sochdb-policy/core';
+import type { AuditEntry, AuditSink } from '@sochdb-policy/core';
 import pg from 'pg';
 import { headerHash, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { AuditPostgresError } from './errors.js';
 import { queryEntries, type PostgresAuditQuery } from './query.js';
 import { needsBody, readable } from './rows.js';
+import { streamEntries, type AuditEntryIterator, type PostgresAuditStreamQuery } from './stream.js';
 import { ident, lockKey, setupSql } from './sql.js';
 
 export const DEFAULT_SCHEMA = 'sochdb_audit';
@@ -77,6 +78,20 @@ function isConnectionError(error: unknown): boolean {
   return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || CONNECTION_LOST.test(code);
 }
 
+const NEEDS_ESCAPE = /["\\]/;
+
+/** A PostgreSQL text[] literal: every element quoted (backslash and quote escaped), null as NULL. */
+export function textArray(values: readonly (string | null)[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ',';
+    if (v === null || v === undefined) out += 'NULL';
+    else out += NEEDS_ESCAPE.test(v) ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`;
+  }
+  return `${out}}`;
+}
+
 function positiveInt(name: string, v: number | undefined, fallback: number, min = 1): number {
   if (v === undefined) return fallback;
   if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`options.${name} must be an integer >= ${min}, got ${String(v)}`);
@@ -96,6 +111,8 @@ export function checkChainId(id: unknown): string {
  * across chains. See docs/audit-postgres.md.
  */
 export class PostgresAuditSink implements AuditSink {
+  /** Capability `stream`: {@link PostgresAuditSink.entries}. */
+  readonly supports = { stream: true } as const;
   readonly chainId: string;
   readonly schema: string;
   readonly #config: pg.ClientConfig;
@@ -116,6 +133,7 @@ export class PostgresAuditSink implements AuditSink {
   readonly #connectTimeoutMs: number;
   #timer: NodeJS.Timeout | undefined;
   #checkpointing: Promise<unknown> | undefined;
+  readonly #iterators = new Set<AuditEntryIterator>();
   readonly stats: PostgresSinkStats = { entries: 0, batches: 0, reconnects: 0, rejected: 0 };
 
   private constructor(options: PostgresAuditSinkOptions, config: pg.ClientConfig, hasher: Hasher) {
@@ -185,9 +203,27 @@ export class PostgresAuditSink implements AuditSink {
 
   query(query: PostgresAuditQuery = {}): Promise<AuditEntry[]> {
     if (this.#closed) return Promise.reject(new AuditPostgresError('closed', 'the audit sink is closed'));
-    this.#readers ??= new pg.Pool({ ...this.#config, max: 2, idleTimeoutMillis: 10_000 });
-    this.#readers.on('error', () => {});
-    return queryEntries(this.#readers, this.schema, query);
+    return queryEntries(this.#pool(), this.schema, query);
+  }
+
+  /**
+   * Capability `stream`: every matching entry of the fleet (or of `chainId`), oldest first or
+   * newest first, resumable from `cursor`, in bounded memory (keyset pages on the reader pool;
+   * nothing is held between pages). Closing the sink closes its iterators.
+   */
+  entries(query: PostgresAuditStreamQuery = {}): AuditEntryIterator {
+    if (this.#closed) throw new AuditPostgresError('closed', 'the audit sink is closed');
+    const it = streamEntries(this.#pool(), this.schema, query, () => this.#iterators.delete(it));
+    this.#iterators.add(it);
+    return it;
+  }
+
+  #pool(): pg.Pool {
+    if (this.#readers === undefined) {
+      this.#readers = new pg.Pool({ ...this.#config, max: 2, idleTimeoutMillis: 10_000 });
+      this.#readers.on('error', () => {});
+    }
+    return this.#readers;
   }
 
   /**
@@ -222,6 +258,7 @@ export class PostgresAuditSink implements AuditSink {
     }
     await this.#checkpointing?.catch(() => {});
     this.#closed = true;
+    for (const it of [...this.#iterators]) await it.close();
     const client = this.#client;
     this.#client = undefined;
     await client?.end().catch(() => {});
@@ -427,7 +464,13 @@ export class PostgresAuditSink implements AuditSink {
         reject(Object.assign(new Error(`no acknowledgement within ${this.#commitTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
       }, this.#commitTimeoutMs);
     });
-    const insert = client.query(sql, [this.chainId, r.seq, r.ts, r.op, r.key, r.agent, r.session, r.result, r.prev, r.hash, r.body]);
+    // A named statement: parsed and planned once per connection. The arrays go as literals built
+    // here (node-postgres would escape every element through a generic path).
+    const insert = client.query({
+      name: 'sochdb_audit_insert',
+      text: sql,
+      values: [this.chainId, `{${r.seq.join(',')}}`, `{${r.ts.join(',')}}`, textArray(r.op), textArray(r.key), textArray(r.agent), textArray(r.session), textArray(r.result), `{${r.prev.join(',')}}`, `{${r.hash.join(',')}}`, textArray(r.body)],
+    });
     insert.catch(() => {});
     try {
       await Promise.race([insert, timeout]);

@@ -336,7 +336,8 @@ async function dropAfterInsert(port: number): Promise<{ server: Server; port: nu
     const upstream = createConnection({ host: '127.0.0.1', port });
     let cut = false;
     client.on('data', (chunk) => {
-      if (state.armed && chunk.includes('INSERT INTO')) {
+      // The sink's INSERT is a named statement: its text the first time, then Bind by name.
+      if (state.armed && (chunk.includes('INSERT INTO') || chunk.includes('sochdb_audit_insert'))) {
         state.armed = false;
         cut = true;
         upstream.write(chunk);
