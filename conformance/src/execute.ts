@@ -3,6 +3,7 @@ import { showBytes, toBytes } from './bytes.js';
 import type { AuditSetup, Case, HookSpec, RateLimitSpec, Step } from './case-types.js';
 import { checkAuditEntries, checkEvaluation, checkOutcome, type Actual } from './expect.js';
 import { compileHandler, type Recorder } from './handlers.js';
+import { FileAuditSink } from '@sochdb-policy/audit-file';
 
 /** The adapters one case runs on, fresh for this case. */
 export interface CaseEnvironment {
@@ -47,9 +48,9 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
     return `setup failed: ${String(error)}`;
   }
 
-  // Decision fields are compared where the sink keeps them: the engine's own log or a
-  // MemoryAuditSink (the audit file's format 1 stores the seed fields only).
-  const decisionFields = env.auditSink === undefined || env.auditSink instanceof MemoryAuditSink;
+  // Decision fields are compared where the sink keeps them: the engine's own log, a
+  // MemoryAuditSink and the audit file (format 2). audit-postgres stores the seed fields only.
+  const decisionFields = env.auditSink === undefined || env.auditSink instanceof MemoryAuditSink || env.auditSink instanceof FileAuditSink;
   let lastViolation: PolicyViolation | undefined;
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i]!;

@@ -8,9 +8,15 @@ import { ioError, openLog, type RecoveryReport } from './write/open-log.js';
 import { resolveOptions, type Durability, type FileAuditSinkOptions, type ResolvedOptions } from './options.js';
 import { AuditLogReader, type AuditEntryIterator, type AuditReadOptions, type AuditStreamQuery } from './read/entries.js';
 import { queryFiles, type AuditRecordView } from './read/query.js';
-import { validateEntry } from './validate-entry.js';
+import { validateDecisionFields, validateEntry } from './validate-entry.js';
 import { verifyFiles, type AuditAnchor, type VerifyResult } from './read/verify.js';
 import { LogWriter, type WriterStats } from './write/writer.js';
+
+/** An entry as the engine wrote it: the view without its seq and hash (decision fields kept when recorded). */
+function entryOf(r: AuditRecordView): AuditEntry {
+  const { seq: _seq, hash: _hash, ...entry } = r;
+  return entry;
+}
 
 const OPENING = Symbol('FileAuditSink.open');
 
@@ -113,7 +119,7 @@ export class FileAuditSink implements AuditSink {
   /** {@link append} that resolves with the entry's seq. */
   write(entry: AuditEntry): Promise<number> {
     try {
-      validateEntry(entry);
+      validateDecisionFields(validateEntry(entry));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -123,7 +129,7 @@ export class FileAuditSink implements AuditSink {
   /** The newest `limit` (default 100) entries matching the filters, oldest first (rule A3). */
   async query(query: AuditQuery = {}): Promise<AuditEntry[]> {
     const records = await this.queryRecords(query);
-    return records.map(({ timestamp, operation, key, agentId, sessionId, result }) => ({ timestamp, operation, key, agentId, sessionId, result }));
+    return records.map(entryOf);
   }
 
   /** Like {@link query}, with each entry's seq and hash. */
@@ -139,7 +145,7 @@ export class FileAuditSink implements AuditSink {
    */
   entries(query: AuditStreamQuery = {}): AuditEntryIterator {
     const reader = this.records(query);
-    const strip = (r: AuditRecordView): AuditEntry => ({ timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agentId, sessionId: r.sessionId, result: r.result });
+    const strip = entryOf;
     return {
       get cursor() {
         return reader.cursor;

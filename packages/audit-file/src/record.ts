@@ -7,7 +7,13 @@ import type { HashAlg, Hasher } from './hasher.js';
  * record's body with `"hash":"<hex>"` added as the last member; the hash covers the body,
  * which holds `prev`, the previous record's hash, so the records form one chain.
  */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** Versions this package reads: 1 (the seed fields) and 2 (plus the engine's decision fields). */
+export const FORMAT_VERSIONS: readonly number[] = [1, 2];
+export type FormatVersion = 1 | 2;
+/** What the engine's decision fields may say a shadow rule would have done. */
+export const SHADOW_ACTIONS = ['deny', 'modify', 'error'] as const;
+export type ShadowAction = (typeof SHADOW_ACTIONS)[number];
 /** `prev` of the very first record of a log. */
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -20,6 +26,12 @@ export interface EntryRecord {
   agent_id: string | null;
   session_id: string | null;
   result: AuditResult;
+  /** Version 2 only, each present when the entry has it (docs/audit-file-format.md). */
+  decision_id?: string;
+  rule_id?: string | null;
+  applied_rules?: string[];
+  shadow_rule_id?: string;
+  shadow_action?: ShadowAction;
   prev: string;
   hash: string;
 }
@@ -47,15 +59,34 @@ export type LogRecord = EntryRecord | HeaderRecord | SealRecord;
 const str = JSON.stringify;
 const nullable = (v: string | null) => (v === null ? 'null' : str(v));
 
-export function entryBody(seq: number, e: AuditEntry, prev: string): string {
+/**
+ * The decision members of a version 2 entry, in their order, each only when the entry has
+ * the field: an entry without them is byte-identical in versions 1 and 2.
+ */
+function decisionMembers(e: AuditEntry): string {
+  let out = '';
+  if (e.decisionId !== undefined) out += `,"decision_id":${str(e.decisionId)}`;
+  if (e.ruleId !== undefined) out += `,"rule_id":${nullable(e.ruleId)}`;
+  if (e.appliedRules !== undefined) out += `,"applied_rules":${str(e.appliedRules)}`;
+  if (e.shadowRuleId !== undefined) out += `,"shadow_rule_id":${str(e.shadowRuleId)}`;
+  if (e.shadowAction !== undefined) out += `,"shadow_action":"${e.shadowAction}"`;
+  return out;
+}
+
+/**
+ * The canonical body of an entry. Version 1 (the default, which `@sochdb-policy/audit-postgres`
+ * chains use) has the seed fields only; version 2 adds the decision fields the entry has.
+ */
+export function entryBody(seq: number, e: AuditEntry, prev: string, version: FormatVersion = 1): string {
   return (
     `{"seq":${seq},"timestamp":${str(e.timestamp)},"operation":"${e.operation}","key":${str(e.key)},` +
-    `"agent_id":${nullable(e.agentId)},"session_id":${nullable(e.sessionId)},"result":"${e.result}","prev":"${prev}"}`
+    `"agent_id":${nullable(e.agentId)},"session_id":${nullable(e.sessionId)},"result":"${e.result}"${version === 1 ? '' : decisionMembers(e)},"prev":"${prev}"}`
   );
 }
 
-export function headerBody(alg: HashAlg, seq: number, prev: string): string {
-  return `{"type":"header","version":${FORMAT_VERSION},"alg":"${alg}","seq":${seq},"prev":"${prev}"}`;
+/** A file's header; `version` says which entries the file holds (default 1, as `@sochdb-policy/audit-postgres` uses it). */
+export function headerBody(alg: HashAlg, seq: number, prev: string, version: FormatVersion = 1): string {
+  return `{"type":"header","version":${version},"alg":"${alg}","seq":${seq},"prev":"${prev}"}`;
 }
 
 export function sealBody(seq: number, prev: string): string {
@@ -72,8 +103,8 @@ export function lineOf(body: string, hash: string): string {
  * a new file's header is fully determined by the algorithm and where the chain stands, so a
  * torn one is a prefix of that exact line, and anything else in its place is damage.
  */
-export function isTornHeader(bytes: Uint8Array, hasher: Hasher, seq: number, prev: string): boolean {
-  const body = headerBody(hasher.alg, seq, prev);
+export function isTornHeader(bytes: Uint8Array, hasher: Hasher, seq: number, prev: string, version: FormatVersion = FORMAT_VERSION): boolean {
+  const body = headerBody(hasher.alg, seq, prev, version);
   const line = Buffer.from(lineOf(body, hasher.text(body)));
   return bytes.length < line.length && line.subarray(0, bytes.length).equals(bytes);
 }
@@ -82,16 +113,32 @@ export function isTornHeader(bytes: Uint8Array, hasher: Hasher, seq: number, pre
 export function bodyOf(r: LogRecord): string {
   switch (r.type) {
     case 'header':
-      return headerBody(r.alg, r.seq, r.prev);
+      return headerBody(r.alg, r.seq, r.prev, r.version as FormatVersion);
     case 'seal':
       return sealBody(r.seq, r.prev);
     case 'entry':
-      return entryBody(r.seq, toAuditEntry(r), r.prev);
+      // Version 2 bodies of entries without decision members are version 1 bodies.
+      return entryBody(r.seq, toAuditEntry(r), r.prev, 2);
   }
 }
 
+/** Whether an entry record carries any version 2 member. */
+export function hasDecisionMembers(r: EntryRecord): boolean {
+  return r.decision_id !== undefined || r.rule_id !== undefined || r.applied_rules !== undefined || r.shadow_rule_id !== undefined || r.shadow_action !== undefined;
+}
+
 export function toAuditEntry(r: EntryRecord): AuditEntry {
-  return { timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agent_id, sessionId: r.session_id, result: r.result };
+  const e: AuditEntry = { timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agent_id, sessionId: r.session_id, result: r.result };
+  return hasDecisionMembers(r) ? withDecision(e, r) : e;
+}
+
+function withDecision(e: AuditEntry, r: EntryRecord): AuditEntry {
+  if (r.decision_id !== undefined) e.decisionId = r.decision_id;
+  if (r.rule_id !== undefined) e.ruleId = r.rule_id;
+  if (r.applied_rules !== undefined) e.appliedRules = r.applied_rules;
+  if (r.shadow_rule_id !== undefined) e.shadowRuleId = r.shadow_rule_id;
+  if (r.shadow_action !== undefined) e.shadowAction = r.shadow_action;
+  return e;
 }
 
 // ---- reading a line back ----------------------------------------------------------------
@@ -106,7 +153,7 @@ export type ParsedLine =
   | { ok: true; record: LogRecord; hashOk: boolean }
   | { ok: false; problem: LineProblem; detail: string };
 
-function hasHashSuffix(line: Buffer): boolean {
+export function hasHashSuffix(line: Buffer): boolean {
   const n = line.length;
   if (n < HASH_SUFFIX_LENGTH + 2 || line[0] !== 0x7b || line[n - 1] !== 0x7d || line[n - 2] !== 0x22) return false;
   if (!line.subarray(n - HASH_SUFFIX_LENGTH, n - HASH_SUFFIX_LENGTH + SUFFIX_HEAD.length).equals(SUFFIX_HEAD)) return false;
@@ -172,14 +219,14 @@ function asRecord(v: unknown): LogRecord | undefined {
   const o = v as Record<string, unknown>;
   if (!isSeq(o.seq) || !isHash(o.prev) || !isHash(o.hash)) return undefined;
   if (o.type === 'header') {
-    if (o.version !== FORMAT_VERSION || (o.alg !== 'sha256' && o.alg !== 'hmac-sha256')) return undefined;
+    if ((o.version !== 1 && o.version !== 2) || (o.alg !== 'sha256' && o.alg !== 'hmac-sha256')) return undefined;
     return { type: 'header', version: o.version, alg: o.alg, seq: o.seq, prev: o.prev, hash: o.hash };
   }
   if (o.type === 'seal') return { type: 'seal', seq: o.seq, prev: o.prev, hash: o.hash };
   if (o.type !== undefined) return undefined;
   if (o.seq < 1 || typeof o.timestamp !== 'number' || typeof o.key !== 'string' || !isId(o.agent_id) || !isId(o.session_id)) return undefined;
   if (!OPERATIONS.includes(o.operation as Operation) || !AUDIT_RESULTS.includes(o.result as AuditResult)) return undefined;
-  return {
+  const r: EntryRecord = {
     type: 'entry',
     seq: o.seq,
     timestamp: o.timestamp,
@@ -191,6 +238,28 @@ function asRecord(v: unknown): LogRecord | undefined {
     prev: o.prev,
     hash: o.hash,
   };
+  // Version 2 members: checked only when present (a version 1 entry has none).
+  if (o.decision_id !== undefined) {
+    if (typeof o.decision_id !== 'string') return undefined;
+    r.decision_id = o.decision_id;
+  }
+  if (o.rule_id !== undefined) {
+    if (!isId(o.rule_id)) return undefined;
+    r.rule_id = o.rule_id;
+  }
+  if (o.applied_rules !== undefined) {
+    if (!Array.isArray(o.applied_rules) || !o.applied_rules.every((x) => typeof x === 'string')) return undefined;
+    r.applied_rules = o.applied_rules as string[];
+  }
+  if (o.shadow_rule_id !== undefined) {
+    if (typeof o.shadow_rule_id !== 'string') return undefined;
+    r.shadow_rule_id = o.shadow_rule_id;
+  }
+  if (o.shadow_action !== undefined) {
+    if (!SHADOW_ACTIONS.includes(o.shadow_action as ShadowAction)) return undefined;
+    r.shadow_action = o.shadow_action as ShadowAction;
+  }
+  return r;
 }
 
 /**

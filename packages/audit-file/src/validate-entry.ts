@@ -1,4 +1,5 @@
 import { AUDIT_RESULTS, OPERATIONS, type AuditEntry } from '@sochdb-policy/core';
+import { SHADOW_ACTIONS } from './record.js';
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
@@ -29,4 +30,22 @@ export function validateEntry(entry: unknown): AuditEntry {
     throw new RangeError(`entry.result must be one of ${AUDIT_RESULTS.join(', ')}, got ${describe(e.result)}`);
   }
   return entry as AuditEntry;
+}
+
+/**
+ * Checks the decision fields a version 2 entry records (each optional): an entry whose
+ * fields cannot be written as the format says is refused, naming the field.
+ */
+export function validateDecisionFields(e: AuditEntry): void {
+  const x = e as unknown as Record<string, unknown>;
+  for (const name of ['decisionId', 'shadowRuleId'] as const) {
+    if (x[name] !== undefined && typeof x[name] !== 'string') throw new TypeError(`entry.${name} must be a string, got ${describe(x[name])}`);
+  }
+  if (x.ruleId !== undefined && x.ruleId !== null && typeof x.ruleId !== 'string') throw new TypeError(`entry.ruleId must be a string or null, got ${describe(x.ruleId)}`);
+  if (x.appliedRules !== undefined && (!Array.isArray(x.appliedRules) || !x.appliedRules.every((id) => typeof id === 'string'))) {
+    throw new TypeError(`entry.appliedRules must be an array of strings, got ${describe(x.appliedRules)}`);
+  }
+  if (x.shadowAction !== undefined && !SHADOW_ACTIONS.includes(x.shadowAction as never)) {
+    throw new RangeError(`entry.shadowAction must be one of ${SHADOW_ACTIONS.join(', ')}, got ${describe(x.shadowAction)}`);
+  }
 }

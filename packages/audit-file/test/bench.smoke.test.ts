@@ -26,3 +26,15 @@ it('the export benchmark exports every entry through the CLI and the API (smoke)
   expect(run.stdout).toMatch(/API readAuditLog \(nextv\)\s+5,000\s+[\d.]+\s+[\d,]+\s+\d+/);
   expect(run.stdout).toContain('PASS  CLI query --json --limit all: every entry exported (5,000 of 5,000)');
 });
+
+it('the open and verify benchmark measures both and prints the split and the floors (smoke)', () => {
+  requireBuilt();
+  const run = spawnSync(process.execPath, [join(PKG_DIR, 'bench', 'open-verify.mjs'), '--smoke'], { encoding: 'utf8', timeout: 120_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  expect(run.stdout).toMatch(/open \+ close, [\d.]+ MB log\s+[\d.]+ ms/);
+  expect(run.stdout).toMatch(/before:\s+\d+ ms\s+\d+ MB\/s\s+reading \d+%/);
+  expect(run.stdout).toMatch(/now:\s+\d+ ms\s+\d+ MB\/s\s+reading \d+%, scanning \d+%, hashing \+ chain \d+%/);
+  expect(run.stdout).toContain('skipped  open');
+  expect(run.stdout).toContain('skipped  verify now / before');
+});

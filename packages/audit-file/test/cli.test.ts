@@ -21,7 +21,7 @@ describe('sochdb-policy-audit (run as a process)', () => {
     const r = await runCli(['tail', '-n', '3', path]);
     expect(r.code).toBe(0);
     const rows = r.stdout.trim().split('\n');
-    expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+KEY$/);
+    expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+RULE\s+DECISION\s+KEY$/);
     expect(rows.slice(1).map((row) => row.split(/\s+/)[0])).toEqual(['28', '29', '30']);
     expect(rows[3]).toContain('users/u30/doc');
     expect(rows[3]).toContain(new Date(entry(30).timestamp).toISOString());
@@ -44,6 +44,30 @@ describe('sochdb-policy-audit (run as a process)', () => {
     expect(rows.every((x) => x.agent_id === 'agent_1' && x.operation === 'read')).toBe(true);
     const denied = jsonLines((await runCli(['query', '--json', '--result', 'denied', '--since', String(entry(10).timestamp), '--until', new Date(entry(20).timestamp).toISOString(), path])).stdout);
     expect(denied.map((x) => x.seq)).toEqual([10, 15, 20]);
+  });
+
+  it('query --rule filters by deciding rule; the table and --json show rule and decision ids (format 2)', async () => {
+    const { path } = tmpLog();
+    const sink = await FileAuditSink.open(path);
+    const id = (n: number) => `018bcfe5-6805-7000-8000-00000000000${n}`;
+    await sink.append(entry(1, { decisionId: id(1), ruleId: null, appliedRules: [] }));
+    await sink.append(entry(2, { result: 'denied', decisionId: id(2), ruleId: 'block-system', appliedRules: ['block-system'] }));
+    await sink.append(entry(3, { decisionId: id(3), ruleId: null, appliedRules: [], shadowRuleId: 'strict', shadowAction: 'deny' }));
+    await sink.append(entry(4)); // no decision fields (an application writing its own entries)
+    await sink.append(entry(5, { result: 'denied', decisionId: id(5), ruleId: 'block-system', appliedRules: ['log-all', 'block-system'] }));
+    await sink.close();
+    const json = jsonLines((await runCli(['query', '--json', '--rule', 'block-system', path])).stdout);
+    expect(json.map((x) => x.seq)).toEqual([2, 5]);
+    expect(Object.keys(json[0]!)).toEqual(['seq', 'timestamp', 'operation', 'key', 'agent_id', 'session_id', 'result', 'decision_id', 'rule_id', 'applied_rules', 'hash']);
+    expect(json[1]).toMatchObject({ decision_id: id(5), rule_id: 'block-system', applied_rules: ['log-all', 'block-system'] });
+    const all = jsonLines((await runCli(['query', '--json', path])).stdout);
+    expect(all[2]).toMatchObject({ rule_id: null, shadow_rule_id: 'strict', shadow_action: 'deny' });
+    expect(Object.keys(all[3]!)).toEqual(['seq', 'timestamp', 'operation', 'key', 'agent_id', 'session_id', 'result', 'hash']);
+    const table = (await runCli(['query', path])).stdout.trim().split('\n');
+    expect(table[2]).toMatch(new RegExp(`^2\\s.*denied.*block-system\\s+${id(2)}\\s+users/u2/doc$`));
+    expect(table[3]).toContain(`- (shadow deny: strict)`);
+    expect(table[4]).toMatch(/\s-\s+-\s+users\/u4\/doc$/);
+    expect((await runCli(['query', '--rule', 'nope', '--json', path])).stdout).toBe('');
   });
 
   it('escapes control characters from keys in the table', async () => {

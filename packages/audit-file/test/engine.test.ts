@@ -18,13 +18,21 @@ describe('PolicyEngine with a FileAuditSink', () => {
     await expect(policy.put('system/config', 'x', { agent_id: 'a2' })).rejects.toMatchObject({ code: 'denied' });
     expect((await policy.get('users/alice', { agent_id: 'a1' }))?.toString()).toBe('hello');
     await policy.delete('users/alice');
+    // Format 2 keeps the engine's decision fields: the file returns what the engine wrote.
+    const decision = (ruleId: string | null) => ({ decisionId: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7/), ruleId, appliedRules: ruleId === null ? [] : [ruleId] });
     const expected = [
-      { timestamp: 1_000, operation: 'write', key: 'users/alice', agentId: 'a1', sessionId: 's1', result: 'allowed' },
-      { timestamp: 1_001, operation: 'write', key: 'system/config', agentId: 'a2', sessionId: null, result: 'denied' },
-      { timestamp: 1_002, operation: 'read', key: 'users/alice', agentId: 'a1', sessionId: null, result: 'allowed' },
-      { timestamp: 1_003, operation: 'delete', key: 'users/alice', agentId: null, sessionId: null, result: 'allowed' },
+      { timestamp: 1_000, operation: 'write', key: 'users/alice', agentId: 'a1', sessionId: 's1', result: 'allowed', ...decision(null) },
+      { timestamp: 1_001, operation: 'write', key: 'system/config', agentId: 'a2', sessionId: null, result: 'denied', ...decision('hook-0') },
+      { timestamp: 1_002, operation: 'read', key: 'users/alice', agentId: 'a1', sessionId: null, result: 'allowed', ...decision(null) },
+      { timestamp: 1_003, operation: 'delete', key: 'users/alice', agentId: null, sessionId: null, result: 'allowed', ...decision(null) },
     ];
     expect(await policy.getAuditLog()).toEqual(expected);
+    // getAuditLog({ ruleId }) filters on the file sink as on the in-memory log.
+    expect(await policy.getAuditLog({ ruleId: 'hook-0' })).toEqual([expected[1]]);
+    expect(await policy.getAuditLog({ ruleId: 'no-such-rule' })).toEqual([]);
+    const streamed = [];
+    for await (const e of sink.entries({ ruleId: 'hook-0' })) streamed.push(e);
+    expect(streamed).toEqual([expected[1]]);
     expect(await policy.getAuditLog({ agentId: 'a1', limit: 1 })).toEqual([expected[2]]);
     await sink.close();
 

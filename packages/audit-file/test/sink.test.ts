@@ -108,7 +108,7 @@ describe('the file on disk', () => {
     await sink.append({ timestamp: 5, operation: 'read', key: 'a"b\n\u00e9', agentId: null, sessionId: 's', result: 'redacted' });
     await sink.close();
     const [header, line] = readLines(path).map((l) => JSON.parse(l));
-    expect(header).toMatchObject({ type: 'header', version: 1, alg: 'sha256', seq: 0, prev: '0'.repeat(64) });
+    expect(header).toMatchObject({ type: 'header', version: 2, alg: 'sha256', seq: 0, prev: '0'.repeat(64) });
     expect(Object.keys(line)).toEqual(['seq', 'timestamp', 'operation', 'key', 'agent_id', 'session_id', 'result', 'prev', 'hash']);
     expect(line).toMatchObject({ seq: 1, timestamp: 5, operation: 'read', key: 'a"b\n\u00e9', agent_id: null, session_id: 's', result: 'redacted', prev: header.hash });
     expect(readFileSync(path, 'utf8').split('\n')[1]).toBe(

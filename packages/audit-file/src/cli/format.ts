@@ -1,8 +1,8 @@
 import type { AuditRecordView } from '../read/query.js';
 
-const COLUMNS = ['SEQ', 'TIME', 'OPERATION', 'RESULT', 'AGENT', 'SESSION', 'KEY'] as const;
-/** Follow mode prints rows before it knows them all: these widths keep columns mostly aligned. */
-const MIN_WIDTHS = [6, 24, 9, 12, 12, 12, 0];
+const COLUMNS = ['SEQ', 'TIME', 'OPERATION', 'RESULT', 'AGENT', 'SESSION', 'RULE', 'DECISION', 'KEY'] as const;
+/** Follow mode prints rows before it knows them all: these widths keep columns mostly aligned (a decision id is 36 characters). */
+const MIN_WIDTHS = [6, 24, 9, 12, 12, 12, 12, 36, 0];
 
 /**
  * Characters that change how a terminal (or an editor, or a pager) shows text rather than
@@ -47,7 +47,13 @@ export function timeText(ms: number): string {
 
 /** Every cell is escaped: readers trust the file, and an edited file can put anything in any field. */
 function cells(r: AuditRecordView): string[] {
-  return [String(r.seq), timeText(r.timestamp), r.operation, r.result, r.agentId ?? '-', r.sessionId ?? '-', r.key].map(safe);
+  return [String(r.seq), timeText(r.timestamp), r.operation, r.result, r.agentId ?? '-', r.sessionId ?? '-', ruleCell(r), r.decisionId ?? '-', r.key].map(safe);
+}
+
+/** The deciding rule; a shadow rule's verdict after it (`-` when no rule decided; empty history: a version 1 entry). */
+function ruleCell(r: AuditRecordView): string {
+  const rule = r.ruleId ?? '-';
+  return r.shadowRuleId === undefined ? rule : `${rule} (shadow ${r.shadowAction ?? '?'}: ${r.shadowRuleId})`;
 }
 
 function line(values: readonly string[], widths: number[]): string {
@@ -76,7 +82,18 @@ export function tableHeader(): string {
 /** `--json`: one object per entry with the on-disk (seed) field names. */
 export function jsonRow(r: AuditRecordView): string {
   // The same text as safeJson of the object, built field by field: only the strings that came from agents need the escaping pass.
-  return `{"seq":${JSON.stringify(r.seq)},"timestamp":${JSON.stringify(r.timestamp)},"operation":${word(r.operation)},"key":${jsonText(r.key)},"agent_id":${jsonText(r.agentId)},"session_id":${jsonText(r.sessionId)},"result":${word(r.result)},"hash":${word(r.hash)}}\n`;
+  return `{"seq":${JSON.stringify(r.seq)},"timestamp":${JSON.stringify(r.timestamp)},"operation":${word(r.operation)},"key":${jsonText(r.key)},"agent_id":${jsonText(r.agentId)},"session_id":${jsonText(r.sessionId)},"result":${word(r.result)}${decisionJson(r)},"hash":${word(r.hash)}}\n`;
+}
+
+/** The decision members an entry recorded (format 2), on-disk names and order; nothing for a version 1 entry. */
+function decisionJson(r: AuditRecordView): string {
+  let out = '';
+  if (r.decisionId !== undefined) out += `,"decision_id":${jsonText(r.decisionId)}`;
+  if (r.ruleId !== undefined) out += `,"rule_id":${jsonText(r.ruleId)}`;
+  if (r.appliedRules !== undefined) out += `,"applied_rules":[${r.appliedRules.map((id) => jsonText(id)).join(',')}]`;
+  if (r.shadowRuleId !== undefined) out += `,"shadow_rule_id":${jsonText(r.shadowRuleId)}`;
+  if (r.shadowAction !== undefined) out += `,"shadow_action":${word(r.shadowAction)}`;
+  return out;
 }
 
 /** Operation, result and hash: a reader validated them as a known word or hex, so they need no escaping; anything else takes the long way. */

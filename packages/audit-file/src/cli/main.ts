@@ -20,6 +20,7 @@ Commands:
 Query filters:
   --limit N|all  --agent-id ID  --operation read|write|delete
   --result allowed|denied|rate_limited|redacted|error
+  --rule ID                  entries decided by this rule or hook id (format 2 logs)
   --since T  --until T       T in milliseconds since the epoch or an ISO 8601 date
   --from-seq S               start at seq S and go on from there (--limit counts from S);
                              to resume an export, pass the last seq printed plus 1
@@ -162,6 +163,7 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         'agent-id': { type: 'string' },
         operation: { type: 'string' },
         result: { type: 'string' },
+        rule: { type: 'string' },
         since: { type: 'string' },
         until: { type: 'string' },
         'hmac-key-file': { type: 'string' },
@@ -213,6 +215,7 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
           agentId: values['agent-id'],
           operation: values.operation as Operation | undefined,
           result: values.result as AuditResult | undefined,
+          ruleId: values.rule,
           since: timeArg('since', values.since),
           until: timeArg('until', values.until),
         };

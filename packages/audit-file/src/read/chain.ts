@@ -1,5 +1,24 @@
-import type { Hasher } from '../hasher.js';
-import { GENESIS_HASH, type LogRecord, type ParsedLine } from '../record.js';
+import type { HashAlg, Hasher } from '../hasher.js';
+import { GENESIS_HASH, hasDecisionMembers, type EntryRecord, type LineProblem } from '../record.js';
+
+/**
+ * What the chain needs of a record: a parsed {@link LogRecord} is one, and so is what the
+ * verifier's byte scan extracts (`v2`: an entry with version 2 members).
+ */
+export interface ChainRecord {
+  type: 'entry' | 'header' | 'seal';
+  seq: number;
+  prev: string;
+  hash: string;
+  /** Headers. */
+  alg?: HashAlg;
+  version?: number;
+  /** Entries: whether it has version 2 (decision) members; worked out from the record when absent. */
+  v2?: boolean;
+}
+
+/** A line as the cursor takes it: a record and whether its hash matched, or why it is not one. */
+export type ChainInput = { ok: true; record: ChainRecord; hashOk: boolean } | { ok: false; problem: LineProblem; detail: string };
 
 /** Why verification stopped; the first five are the kinds of tampering verify() names. */
 export type ChainProblem = 'edited' | 'deleted' | 'reordered' | 'inserted' | 'truncated' | 'malformed' | 'key_required' | 'wrong_key';
@@ -18,7 +37,9 @@ export interface ChainFailure {
 export class ChainCursor {
   readonly hasher: Hasher;
   /** Last accepted record, or undefined before the first. */
-  last: LogRecord | undefined;
+  last: ChainRecord | undefined;
+  /** Format version of the current file (its header's), undefined before a header. */
+  version: number | undefined;
   lastHash = GENESIS_HASH;
   lastEntrySeq = 0;
   /** Hash of the entry `lastEntrySeq` (the genesis hash before any). */
@@ -51,10 +72,11 @@ export class ChainCursor {
   }
 
   /** Checks `parsed` as the next record; on success advances, on failure changes nothing. */
-  accept(parsed: ParsedLine): ChainFailure | undefined {
+  accept(parsed: ChainInput): ChainFailure | undefined {
     const failure = this.#check(parsed);
     if (failure !== undefined) return failure;
-    const r = (parsed as { record: LogRecord }).record;
+    const r = (parsed as { record: ChainRecord }).record;
+    if (r.type === 'header') this.version = r.version;
     if (this.last === undefined) this.startSeq = r.seq;
     this.last = r;
     this.lastHash = r.hash;
@@ -68,7 +90,7 @@ export class ChainCursor {
     return undefined;
   }
 
-  #check(parsed: ParsedLine): ChainFailure | undefined {
+  #check(parsed: ChainInput): ChainFailure | undefined {
     const expected = this.expected;
     if (!parsed.ok) return { problem: parsed.problem, seq: expected, detail: parsed.detail };
     const r = parsed.record;
@@ -93,12 +115,15 @@ export class ChainCursor {
       return this.#link(r, this.last.type === 'seal' ? 'the previous file' : 'the previous file, which has no seal record');
     }
     if (r.type === 'header') return { problem: 'inserted', seq: expected, detail: 'a header record in the middle of a file' };
+    if (r.type === 'entry' && this.version === 1 && (r.v2 ?? hasDecisionMembers(r as EntryRecord))) {
+      return { problem: 'malformed', seq: seqOf, detail: 'a version 1 file holds an entry with version 2 (decision) members' };
+    }
     if (this.last?.type === 'seal') return { problem: 'inserted', seq: seqOf, detail: 'a record after the seal record of its file' };
     return this.#link(r, `seq ${this.lastEntrySeq}`);
   }
 
   /** prev must be the last hash and seq must follow on; classify what breaks. */
-  #link(r: LogRecord, previous: string): ChainFailure | undefined {
+  #link(r: ChainRecord, previous: string): ChainFailure | undefined {
     const want = r.type === 'entry' ? this.expected : this.lastEntrySeq;
     if (r.prev === this.lastHash && r.seq === want) return undefined;
     if (r.seq > want) {

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { parseEntryFast } from '../record.js';
 import { linesBackward, SCAN_BLOCK_SIZE } from './line-reader.js';
 import { logFiles, releaseAll, sourceOf, type LogFile } from './log-files.js';
-import type { AuditRecordView } from './query.js';
+import { recordView, type AuditRecordView } from './query.js';
 import { offsetAbove, seekAbove } from './seek.js';
 import type { Source } from './source.js';
 
@@ -132,7 +132,7 @@ async function* ascending(files: () => Promise<LogFile[]>, path: string, p: Plan
         if (anchored && r.seq > last + 1) stats.dropped += r.seq - last - 1;
         last = r.seq;
         anchored = true;
-        const view: AuditRecordView = { seq: r.seq, timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agent_id, sessionId: r.session_id, result: r.result, hash: r.hash };
+        const view = recordView(r);
         if (!matchesAuditQuery(view, p.q)) continue;
         batch.push(view);
         if (--remaining === 0) break;
@@ -237,7 +237,7 @@ async function* descending(files: () => Promise<LogFile[]>, p: Plan, stats: Audi
           const r = parseEntryFast(line.bytes);
           if (r === undefined || r.seq >= last) continue;
           last = r.seq;
-          const view: AuditRecordView = { seq: r.seq, timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agent_id, sessionId: r.session_id, result: r.result, hash: r.hash };
+          const view = recordView(r);
           if (!matchesAuditQuery(view, p.q)) continue;
           batch.push(view);
           if (--remaining === 0) break;

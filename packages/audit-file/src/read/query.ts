@@ -51,6 +51,11 @@ function view(r: EntryRecord, entry: AuditEntry): AuditRecordView {
   return { seq: r.seq, ...entry, hash: r.hash };
 }
 
+/** A record as a reader hands it out: the entry (with the decision fields it recorded), its seq and hash. */
+export function recordView(r: EntryRecord): AuditRecordView {
+  return view(r, toAuditEntry(r));
+}
+
 /** {@link queryFiles} over the log at `path` as it is on disk now (no sink needed; the CLI uses it). */
 export async function queryAuditLog(path: string, query: AuditQuery = {}): Promise<AuditRecordView[]> {
   if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string');

@@ -1,7 +1,8 @@
-import { ChainCursor, type ChainFailure, type ChainProblem } from './chain.js';
+import { ChainCursor, type ChainFailure, type ChainInput, type ChainProblem, type ChainRecord } from './chain.js';
+import { checkLine } from './scan-line.js';
 import { makeHasher, type HashAlg } from '../hasher.js';
 import { logFiles, logItems, releaseAll, type LogFile, type LogItem } from './log-files.js';
-import { isTornHeader, parseLine, type LogRecord, type ParsedLine } from '../record.js';
+import { isTornHeader, type FormatVersion } from '../record.js';
 
 /** A seq and hash recorded earlier (for example from a previous verify) that the log must still contain. */
 export interface AuditAnchor {
@@ -101,7 +102,11 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
           // short may look like this, right after a rotated file's seal; anything else
           // (zeros, random bytes, a log overwritten in place) has lost its header and
           // whatever followed it.
-          const rotationCrash = item.file.active && cursor.last?.type === 'seal' && isTornHeader(item.line.bytes, cursor.hasher, cursor.lastEntrySeq, cursor.lastHash);
+          // (The header a writer of either version would have written.)
+          const rotationCrash =
+            item.file.active &&
+            cursor.last?.type === 'seal' &&
+            ([1, 2] as FormatVersion[]).some((v) => isTornHeader(item.line.bytes, cursor.hasher, cursor.lastEntrySeq, cursor.lastHash, v));
           if (!rotationCrash) return fail(result, { problem: 'malformed', seq: cursor.expected, detail: `the file does not start with a header record: it holds ${item.line.bytes.length} bytes and no complete line` }, item);
         }
         if (item.file.active) {
@@ -110,11 +115,11 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
         }
         return fail(result, { problem: 'truncated', seq: cursor.expected, detail: 'the sealed file ends in the middle of a line' }, item);
       }
-      const parsed = parseLine(item.line.bytes, cursor.hasher);
+      const parsed = checkLine(item.line.bytes, cursor.hasher);
       const failure = cursor.accept(parsed);
       if (failure !== undefined) return fail(result, await classify(cursor, failure, parsed, items), item);
-      const r = (parsed as { record: LogRecord }).record;
-      if (r.type === 'header') result.alg ??= r.alg;
+      const r = (parsed as { record: ChainRecord }).record;
+      if (r.type === 'header') result.alg ??= r.alg!;
       if (r.type === 'entry') {
         result.entries++;
         result.firstSeq ??= r.seq;
@@ -167,11 +172,11 @@ function fail(result: VerifyResult, f: ChainFailure, at: LogItem): VerifyResult 
  * its place (seq jumps) is a reordering when the seqs it skipped turn up later, an insertion
  * of a copy when it also turns up again at its own place, and a deletion otherwise.
  */
-async function classify(cursor: ChainCursor, failure: ChainFailure, parsed: ParsedLine, items: AsyncGenerator<LogItem>): Promise<ChainFailure> {
+async function classify(cursor: ChainCursor, failure: ChainFailure, parsed: ChainInput, items: AsyncGenerator<LogItem>): Promise<ChainFailure> {
   if (failure.problem === 'key_required' || failure.problem === 'wrong_key') return failure;
-  const nextLine = async (): Promise<ParsedLine | undefined> => {
+  const nextLine = async (): Promise<ChainInput | undefined> => {
     for (let next = await items.next(); !next.done; next = await items.next()) {
-      if (next.value.kind === 'line') return parseLine(next.value.line.bytes, cursor.hasher);
+      if (next.value.kind === 'line') return checkLine(next.value.line.bytes, cursor.hasher);
     }
     return undefined;
   };

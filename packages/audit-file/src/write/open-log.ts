@@ -8,11 +8,12 @@ import type { Hasher } from '../hasher.js';
 import { linesBackward, linesForward, type Line } from '../read/line-reader.js';
 import type { LogState } from './log-state.js';
 import type { ResolvedOptions } from '../options.js';
-import { GENESIS_HASH, headerBody, isTornHeader, lineOf, parseLine, type SealRecord } from '../record.js';
+import { FORMAT_VERSION, GENESIS_HASH, headerBody, isTornHeader, lineOf, parseLine, sealBody, type FormatVersion, type SealRecord } from '../record.js';
+import { checkLine } from '../read/scan-line.js';
 import { moveAside, type MovedAside } from './recovery.js';
 import { FLAGS, applyMode, openFileSync } from '../safe-open.js';
 import { corruptPath, listRotated, rotatedPath, type RotatedFile } from '../segments.js';
-import { openSource } from '../read/source.js';
+import { openSource, type Source } from '../read/source.js';
 
 /** What open had to do to bring the log back to a clean end. */
 export interface RecoveryReport {
@@ -22,7 +23,20 @@ export interface RecoveryReport {
   completedRotation: boolean;
   /** Open created a new active file (a new log, or after a rotation). */
   createdFile: boolean;
+  /**
+   * The active file was in an older format version (1): open sealed and rotated it, so that
+   * the new active file is in the version this package writes. Each file has one version.
+   */
+  upgradedFrom?: number;
 }
+
+/**
+ * How much of the end of the active file open checks record by record (hashes and links):
+ * more than a group-commit batch of ordinary entries, which is what a crash can leave half
+ * written. Open reads the header, this much of the end and nothing in between, so it takes
+ * the same time whatever the size of the file; `verify` checks the rest.
+ */
+export const OPEN_CHECK_BYTES = 256 * 1024;
 
 function keyError(f: ChainFailure, file: string): AuditFileError | undefined {
   if (f.problem === 'key_required') return new AuditFileError(AuditFileErrorCode.KEY_REQUIRED, `${file}: ${f.detail}; pass options.hmacKey`, { file });
@@ -88,7 +102,7 @@ function writeHeader(path: string, hasher: Hasher, seq: number, prev: string, mo
   const tmp = `${path}.new`;
   if (lstatSync(tmp, { throwIfNoEntry: false }) !== undefined) unlinkSync(tmp); // left by a crash
   const fd = openFileSync(tmp, FLAGS.create, mode);
-  const body = headerBody(hasher.alg, seq, prev);
+  const body = headerBody(hasher.alg, seq, prev, FORMAT_VERSION);
   const hash = hasher.text(body);
   try {
     applyMode(fd, mode);
@@ -133,6 +147,50 @@ function takeOver(files: string[], mode: number): void {
   }
 }
 
+/** A torn header may come from a writer of either version. */
+const tornHeader = (bytes: Uint8Array, hasher: Hasher, seq: number, prev: string) =>
+  ([2, 1] as FormatVersion[]).some((v) => isTornHeader(bytes, hasher, seq, prev, v));
+
+/**
+ * Open's fast path: the chain resumes from the end of the active file. Checks the header
+ * (linked to the last rotated file's seal) and the records of the last
+ * {@link OPEN_CHECK_BYTES} (each hash, each link, the seqs, anchored on the first of them
+ * and on the header's seq), and finds the torn tail (bytes after the last newline). Nothing
+ * in between is read. Undefined when anything there is not as a clean log leaves it, or the
+ * file is small: the full scan then finds, reports or repairs it exactly as before.
+ */
+async function resumeFromEnd(src: Source, size: number, start: ChainCursor): Promise<{ cursor: ChainCursor; tail: Line } | undefined> {
+  if (size <= OPEN_CHECK_BYTES * 2) return undefined;
+  const cursor = start.clone();
+  cursor.startFile();
+  const first = linesForward(src, size, 4096);
+  const head = await first.next();
+  await first.return({ tail: { bytes: Buffer.alloc(0), offset: 0 } });
+  if (head.done) return undefined;
+  const header = checkLine(head.value.bytes, cursor.hasher);
+  if (!header.ok || header.record.type !== 'header' || cursor.accept(header) !== undefined) return undefined;
+  const window: Line[] = [];
+  let covered = 0;
+  for await (const line of linesBackward(src, size)) {
+    window.push(line);
+    covered += line.bytes.length + 1;
+    if (covered >= OPEN_CHECK_BYTES || line.offset <= head.value.bytes.length + 1) break;
+  }
+  const newest = window[0];
+  const oldest = window.at(-1);
+  if (newest === undefined || oldest === undefined || oldest.offset <= head.value.bytes.length + 1) return undefined;
+  const anchor = checkLine(oldest.bytes, cursor.hasher);
+  if (!anchor.ok || !anchor.hashOk || anchor.record.type !== 'entry' || anchor.record.seq <= header.record.seq) return undefined;
+  const r = anchor.record;
+  // Everything between the header and the anchor is taken as written (verify checks it).
+  Object.assign(cursor, { last: r, lastHash: r.hash, lastEntrySeq: r.seq, lastEntryHash: r.hash, entriesInFile: r.seq - header.record.seq, inFile: 1 + r.seq - header.record.seq });
+  for (let i = window.length - 2; i >= 0; i--) {
+    if (cursor.accept(checkLine(window[i]!.bytes, cursor.hasher)) !== undefined) return undefined;
+  }
+  const end = newest.offset + newest.bytes.length + 1;
+  return { cursor, tail: { bytes: Buffer.alloc(0), offset: end } };
+}
+
 interface ChainHead {
   lastSeq: number;
   lastHash: string;
@@ -162,14 +220,19 @@ export async function openLog(path: string, opts: ResolvedOptions, hasher: Hashe
     let size = 0;
     try {
       size = await src.size();
+      const resumed = await resumeFromEnd(src, size, cursor);
+      if (resumed !== undefined) {
+        Object.assign(cursor, resumed.cursor);
+        tail = resumed.tail;
+      }
       const lines = linesForward(src, size);
-      for (;;) {
+      for (; resumed === undefined; ) {
         const next = await lines.next();
         if (next.done) {
           tail = next.value.tail;
           break;
         }
-        const f = cursor.accept(parseLine(next.value.bytes, hasher));
+        const f = cursor.accept(checkLine(next.value.bytes, hasher));
         if (f !== undefined) {
           failure = { f, at: next.value.offset };
           await lines.return({ tail: { bytes: Buffer.alloc(0), offset: 0 } });
@@ -182,8 +245,8 @@ export async function openLog(path: string, opts: ResolvedOptions, hasher: Hashe
     // Nothing in the file verifies: only a crash while writing its header may be dropped
     // (a prefix of the one header it can have); with `repair`, bad bytes after a rotated
     // file's seal too, since the chain then goes on from that seal. Never a new genesis.
-    const tornHeader = !failure && tail !== undefined && tail.offset === 0 && isTornHeader(tail.bytes, hasher, cursor.lastEntrySeq, cursor.lastHash);
-    if (cursor.inFile === 0 && size > 0 && !tornHeader && !(failure && keyError(failure.f, path)) && !(opts.repair && seal !== undefined)) {
+    const tornFirst = !failure && tail !== undefined && tail.offset === 0 && tornHeader(tail.bytes, hasher, cursor.lastEntrySeq, cursor.lastHash);
+    if (cursor.inFile === 0 && size > 0 && !tornFirst && !(failure && keyError(failure.f, path)) && !(opts.repair && seal !== undefined)) {
       throw refuseHeadless(path, failure ? `does not start with a valid header record (${failure.f.problem}: ${failure.f.detail})` : 'holds no complete record, only bytes that are not a header');
     }
     if (size === 0 && seal === undefined) throw refuseHeadless(path, 'is empty: it has no header record');
@@ -199,7 +262,7 @@ export async function openLog(path: string, opts: ResolvedOptions, hasher: Hashe
         );
       }
       recovery.movedAside.push(moveAside(path, path, failure.at, size, 'repair', what, opts.fileMode));
-    } else if (tail !== undefined && tail.bytes.length > 0) {
+    } else if (tail !== undefined && tail.offset < size) {
       // A crash mid-append: these bytes were never acknowledged.
       recovery.movedAside.push(moveAside(path, path, tail.offset, size, 'torn_tail', 'the last line has no newline', opts.fileMode));
     }
@@ -214,16 +277,39 @@ export async function openLog(path: string, opts: ResolvedOptions, hasher: Hashe
   }
   if (cursor.last?.type === 'seal') {
     // Sealed but not renamed: finish the rotation.
-    const to = rotatedPath(path, (lastRotated?.n ?? 0) + 1);
-    renameSync(path, to);
-    fsyncDir(dirname(path));
-    rotated.push({ path: to, n: (lastRotated?.n ?? 0) + 1 });
-    const hash = writeHeader(path, hasher, cursor.lastEntrySeq, cursor.lastHash, opts.fileMode);
-    Object.assign(recovery, { completedRotation: true, createdFile: true });
-    return finish(path, opts, rotated, recovery, { lastSeq: cursor.lastEntrySeq, lastHash: hash, lastEntryHash: cursor.lastEntryHash, entriesInFile: 0 });
+    recovery.completedRotation = true;
+    return completeRotation(path, opts, hasher, rotated, lastRotated, recovery, cursor);
+  }
+  if (cursor.version !== FORMAT_VERSION) {
+    // An older version's file: seal it and go on in a new file of this version, so that each
+    // file has one version (its header's) and the change is in the chain (the new header
+    // links to the seal).
+    const sealB = sealBody(cursor.lastEntrySeq, cursor.lastHash);
+    const line = Buffer.from(lineOf(sealB, hasher.text(sealB)));
+    const fd = openFileSync(path, FLAGS.append, opts.fileMode);
+    try {
+      writeAll(fd, line);
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    cursor.accept({ ok: true, record: { type: 'seal', seq: cursor.lastEntrySeq, prev: cursor.lastHash, hash: hasher.text(sealB) }, hashOk: true });
+    recovery.upgradedFrom = cursor.version;
+    return completeRotation(path, opts, hasher, rotated, lastRotated, recovery, cursor);
   }
   const { lastEntrySeq: lastSeq, lastHash, lastEntryHash, entriesInFile } = cursor;
   return finish(path, opts, rotated, recovery, { lastSeq, lastHash, lastEntryHash, entriesInFile });
+}
+
+/** The active file ends with its seal: rename it to the next number and start a new file after it. */
+function completeRotation(path: string, opts: ResolvedOptions, hasher: Hasher, rotated: RotatedFile[], lastRotated: RotatedFile | undefined, recovery: RecoveryReport, cursor: ChainCursor) {
+  const to = rotatedPath(path, (lastRotated?.n ?? 0) + 1);
+  renameSync(path, to);
+  fsyncDir(dirname(path));
+  rotated.push({ path: to, n: (lastRotated?.n ?? 0) + 1 });
+  const hash = writeHeader(path, hasher, cursor.lastEntrySeq, cursor.lastHash, opts.fileMode);
+  recovery.createdFile = true;
+  return finish(path, opts, rotated, recovery, { lastSeq: cursor.lastEntrySeq, lastHash: hash, lastEntryHash: cursor.lastEntryHash, entriesInFile: 0 });
 }
 
 /** Opens the active file for appending, applies retention and hands over where the chain stands. */

@@ -8,7 +8,7 @@ import type { Hasher } from '../hasher.js';
 import type { LogFile } from '../read/log-files.js';
 import type { LogState } from './log-state.js';
 import type { ResolvedOptions } from '../options.js';
-import { GENESIS_HASH, entryBody, headerBody, lineOf, sealBody } from '../record.js';
+import { FORMAT_VERSION, GENESIS_HASH, entryBody, headerBody, lineOf, sealBody } from '../record.js';
 import { FLAGS, applyMode, openFileSync } from '../safe-open.js';
 import { rotatedPath } from '../segments.js';
 import { fdSource } from '../read/source.js';
@@ -215,7 +215,7 @@ export class LogWriter {
     let bytes = 0;
     let taken = 0;
     for (const item of batch) {
-      const body = entryBody(seq + 1, item.entry, hash);
+      const body = entryBody(seq + 1, item.entry, hash, FORMAT_VERSION);
       const h = this.#hasher.text(body);
       const line = lineOf(body, h);
       bytes += Buffer.byteLength(line);
@@ -333,7 +333,7 @@ export class LogWriter {
     }
     const n = (s.rotated.at(-1)?.n ?? 0) + 1;
     const to = rotatedPath(this.#path, n);
-    const headerB = headerBody(this.#hasher.alg, s.lastSeq, sealHash);
+    const headerB = headerBody(this.#hasher.alg, s.lastSeq, sealHash, FORMAT_VERSION);
     const headerHash = this.#hasher.text(headerB);
     try {
       // One synchronous step, so readers see either the old file or the new one.
