@@ -3,6 +3,7 @@ import { GENESIS_HASH, entryBody, makeHasher, validateEntry, type Hasher } from 
 import type { AuditEntry, AuditSink } from '@sochdb-policy/core';
 import pg from 'pg';
 import { headerHash, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { copyField, copyFrom } from './copy.js';
 import { AuditPostgresError } from './errors.js';
 import { queryEntries, type PostgresAuditQuery } from './query.js';
 import { needsBody, readable } from './rows.js';
@@ -76,20 +77,6 @@ function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   // node-postgres: server errors carry a SQLSTATE; a lost socket or a refused connect does not (or a Node code like ECONNRESET).
   return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || CONNECTION_LOST.test(code);
-}
-
-const NEEDS_ESCAPE = /["\\]/;
-
-/** A PostgreSQL text[] literal: every element quoted (backslash and quote escaped), null as NULL. */
-export function textArray(values: readonly (string | null)[]): string {
-  let out = '{';
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (i > 0) out += ',';
-    if (v === null || v === undefined) out += 'NULL';
-    else out += NEEDS_ESCAPE.test(v) ? `"${v.replace(/["\\]/g, '\\$&')}"` : `"${v}"`;
-  }
-  return `${out}}`;
 }
 
 function positiveInt(name: string, v: number | undefined, fallback: number, min = 1): number {
@@ -454,23 +441,22 @@ export class PostgresAuditSink implements AuditSink {
 
   async #insert(r: Columns): Promise<void> {
     const client = this.#client!;
-    const s = ident(this.schema);
-    // One statement in autocommit: it is its own transaction, so it returns after COMMIT (and its fsync).
-    const sql = `INSERT INTO ${s}.entries (chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body)
-      SELECT $1, * FROM unnest($2::bigint[], $3::float8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`;
+    // One COPY in autocommit: its own transaction, answered after COMMIT (and its WAL fsync).
+    // COPY inserts a page of rows per heap WAL record and parses plain text: less server CPU
+    // and WAL per entry than INSERT ... SELECT FROM unnest(arrays).
+    const sql = `COPY ${ident(this.schema)}.entries (chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body) FROM STDIN`;
+    const chain = copyField(this.chainId);
+    let text = '';
+    for (let i = 0; i < r.seq.length; i++) {
+      text += `${chain}\t${r.seq[i]}\t${r.ts[i]}\t${r.op[i]}\t${copyField(r.key[i]!)}\t${copyField(r.agent[i]!)}\t${copyField(r.session[i]!)}\t${r.result[i]}\t${r.prev[i]}\t${r.hash[i]}\t${copyField(r.body[i]!)}\n`;
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         reject(Object.assign(new Error(`no acknowledgement within ${this.#commitTimeoutMs} ms`), { code: 'ETIMEDOUT' }));
       }, this.#commitTimeoutMs);
     });
-    // A named statement: parsed and planned once per connection. The arrays go as literals built
-    // here (node-postgres would escape every element through a generic path).
-    const insert = client.query({
-      name: 'sochdb_audit_insert',
-      text: sql,
-      values: [this.chainId, `{${r.seq.join(',')}}`, `{${r.ts.join(',')}}`, textArray(r.op), textArray(r.key), textArray(r.agent), textArray(r.session), textArray(r.result), `{${r.prev.join(',')}}`, `{${r.hash.join(',')}}`, textArray(r.body)],
-    });
+    const insert = copyFrom(client, sql, Buffer.from(text));
     insert.catch(() => {});
     try {
       await Promise.race([insert, timeout]);

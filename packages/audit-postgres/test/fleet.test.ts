@@ -213,14 +213,14 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     try {
       const sink = await PostgresAuditSink.open({ connection: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`, schema, chainId: 'p', checkpointIntervalMs: 0 });
       await sink.append(entry(1));
-      proxy.arm(); // the next INSERT reaches the server and commits; its answer never comes back
+      proxy.arm(); // the next batch reaches the server and commits; its answer never comes back
       await Promise.all([sink.append(entry(2)), sink.append(entry(3))]);
       expect(proxy.dropped).toBe(1);
-      // It did not commit: the connection dies before the INSERT runs, so the writer sends it again.
+      // It did not commit: the connection dies before the batch runs, so the writer sends it again.
       const blocker = await lockEntries(schema);
       const pending = sink.append(entry(4));
       await new Promise((r) => setTimeout(r, 300));
-      await sql(server.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sochdb-policy-audit' AND query LIKE 'INSERT INTO%'`);
+      await sql(server.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sochdb-policy-audit' AND query LIKE 'COPY%'`);
       await blocker.release();
       await pending;
       await sink.append(entry(5));
@@ -311,7 +311,7 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
   }, 120_000);
 });
 
-/** Holds a SHARE lock on the entries table (INSERTs wait) until released. */
+/** Holds a SHARE lock on the entries table (batches wait) until released. */
 async function lockEntries(schema: string) {
   const pgm = await import('pg');
   const client = new pgm.default.Client(server.url);
@@ -327,7 +327,7 @@ async function lockEntries(schema: string) {
 }
 
 /**
- * A TCP proxy to the server that, once armed, lets the next INSERT through, waits for it to
+ * A TCP proxy to the server that, once armed, lets the next batch (COPY) through, waits for it to
  * commit, and then cuts the connection without passing the answer on.
  */
 async function dropAfterInsert(port: number): Promise<{ server: Server; port: number; arm(): void; dropped: number }> {
@@ -335,9 +335,16 @@ async function dropAfterInsert(port: number): Promise<{ server: Server; port: nu
   const server = createServer((client: Socket) => {
     const upstream = createConnection({ host: '127.0.0.1', port });
     let cut = false;
+    let copying = false;
     client.on('data', (chunk) => {
-      // The sink's INSERT is a named statement: its text the first time, then Bind by name.
-      if (state.armed && (chunk.includes('INSERT INTO') || chunk.includes('sochdb_audit_insert'))) {
+      // The sink writes a batch as COPY FROM STDIN: the query, then (after the server's
+      // CopyInResponse) the rows and CopyDone. Pass the rows on, and no answer after them.
+      if (state.armed && chunk.includes('COPY ')) {
+        copying = true;
+        upstream.write(chunk);
+        return;
+      }
+      if (state.armed && copying) {
         state.armed = false;
         cut = true;
         upstream.write(chunk);

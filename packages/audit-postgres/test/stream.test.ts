@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PAGE_ROWS, PostgresAuditSink, setupSql, streamEntries } from '../src/index.js';
+import { MAX_PAGE_ROWS, PostgresAuditSink, setupSql, streamEntries, verifyPostgresAudit } from '../src/index.js';
 import { startPostgresServer, type PostgresServer } from '../src/testing/index.js';
 import { availability, entry, freshSchema, skipNote, sql } from './helpers.js';
 import pg from 'pg';
@@ -121,6 +121,17 @@ describe.skipIf(!availability.available)(`audit-postgres streaming reads on a re
     await sink.close();
     await expect(it.next()).rejects.toMatchObject({ code: 'iterator_closed' });
     expect(() => sink.entries()).toThrow(/closed/);
+  });
+
+  it("COPY's special characters (tab, newline, CR, backslash, \\N) round-trip through a batch; the chain verifies", async () => {
+    const schema = freshSchema('st');
+    const sink = await PostgresAuditSink.open({ connection: server.url, schema, chainId: 'tab\there', checkpointIntervalMs: 0 });
+    const odd = ['a\tb', 'line\nbreak\r', 'back\\slash', '\\N', '\\.', 'é\u2028\t'];
+    const written = odd.map((key, i) => ({ ...entry(i, `agent\t${key}`), key, sessionId: key }));
+    await Promise.all(written.map((e) => sink.append(e)));
+    expect(await sink.query({ limit: 10 })).toEqual(written);
+    await sink.close();
+    expect((await verifyPostgresAudit(server.url, { schema })).ok).toBe(true);
   });
 
   describe('CLI query', () => {
