@@ -38,6 +38,17 @@ const patternArb = fc
  *   (`[+-0]` spans it), and an escaped letter or digit in a class is itself (`[\d]` was a
  *   digit class, against the documented "an escaped letter is itself").
  */
+/**
+ * Whether the legacy expression can answer `key` in reasonable time. It backtracks: with s star
+ * runs, a key of length n can cost about n^s steps (the very defect the new matcher fixes), and a
+ * random seed that draws such a pair would stall the test run. The reference is asked only where
+ * that bound stays small.
+ */
+function legacyAffordable(pattern: string, key: string): boolean {
+  const stars = pattern.match(/\*+/g)?.length ?? 0;
+  return (key.length + 1) ** stars <= 2_000_000;
+}
+
 function legacy(pattern: string): RegExp | Error | undefined {
   if (pattern.includes('***') || pattern.includes('\\/') || /\[[^\]]*\\[A-Za-z0-9]/.test(pattern)) return undefined;
   try {
@@ -71,7 +82,7 @@ describe('matcher: the same answers as the picomatch expression it replaced', ()
         for (const key of keys) {
           // The legacy expression special-cased `x/**` for x longer than one character, so
           // `/**` did not match the empty key (`a/**` matches `a`); no key is empty.
-          if (key === '') continue;
+          if (key === '' || !legacyAffordable(pattern, key)) continue;
           expect(matcher.test(key), `${JSON.stringify(pattern)} vs ${JSON.stringify(key)}`).toBe(old.test(key));
           compared++;
         }
@@ -91,7 +102,7 @@ describe('matcher: the same answers as the picomatch expression it replaced', ()
         const matcher = compilePattern(pattern);
         let k = 0;
         const key = pattern.replace(/\*\*|[*?]|\[[^\]/]*\]|[{},\\]/g, () => fill[k++ % fill.length]!);
-        if (key === '') return;
+        if (key === '' || !legacyAffordable(pattern, key)) return;
         expect(matcher.test(key), `${JSON.stringify(pattern)} vs ${JSON.stringify(key)}`).toBe(old.test(key));
       }),
       { numRuns: 20_000 },
