@@ -14,6 +14,9 @@ export const MAX_QUERY_LIMIT = 1_000_000;
 /** Checks the filters (not the limit) of a query. */
 export function checkFilters(q: PostgresAuditQuery): void {
   if (q === null || typeof q !== 'object') throw new TypeError('query must be an object');
+  // Rows hold the audit record of format 1 (no decision fields): filtering on a rule id here
+  // would silently match everything, so it is refused.
+  if ((q as { ruleId?: unknown }).ruleId !== undefined) throw new RangeError('query.ruleId is not supported by the PostgreSQL audit sink: its rows hold the format 1 record, without rule ids');
   if (q.operation !== undefined && !OPERATIONS.includes(q.operation)) throw new RangeError(`query.operation must be one of ${OPERATIONS.join(', ')}`);
   if (q.result !== undefined && !AUDIT_RESULTS.includes(q.result)) throw new RangeError(`query.result must be one of ${AUDIT_RESULTS.join(', ')}`);
   for (const name of ['since', 'until'] as const) {
