@@ -9,6 +9,7 @@ const sink =
     : await FileAuditSink.open(file, { durability: 'always' });
 process.send({ ready: true });
 await new Promise((r) => process.once('message', r));
+const cpu0 = process.cpuUsage();
 let count = 0;
 const end = Date.now() + durationMs;
 await Promise.all(
@@ -19,6 +20,8 @@ await Promise.all(
     }
   }),
 );
+const cpu = process.cpuUsage(cpu0);
+const stats = sink.stats === undefined ? undefined : { ...sink.stats };
 await sink.close();
-process.send({ count });
+process.send({ count, cpuMs: (cpu.user + cpu.system) / 1000, stats });
 process.disconnect();
