@@ -14,11 +14,15 @@
 //                OpenTelemetry SDK with a no-op span exporter and a periodic metric reader
 // No runner subscribes to the diagnostics channel itself, so `none` is measured on channels
 // that never had a subscriber, as in a process that does not use them.
+//
+// Time is the process's CPU time (user + system, process.cpuUsage) by default: on a machine
+// shared with other work, wall time also counts the moments the process waits for a core,
+// which hit runners unevenly. `--clock wall` measures wall time instead.
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 
-const { values } = parseArgs({ options: { baseline: { type: 'string' }, current: { type: 'string' }, rounds: { type: 'string', default: '30' }, ops: { type: 'string', default: '20000' } } });
+const { values } = parseArgs({ options: { baseline: { type: 'string' }, current: { type: 'string' }, clock: { type: 'string', default: 'cpu' }, rounds: { type: 'string', default: '30' }, ops: { type: 'string', default: '20000' } } });
 const rounds = Number(values.rounds);
 const ops = Number(values.ops);
 
@@ -48,14 +52,32 @@ function engine(lib, scenario) {
   return policy;
 }
 
+/** Nanoseconds: CPU time of the process, or wall time. */
+const clock =
+  values.clock === 'wall'
+    ? () => Number(process.hrtime.bigint())
+    : () => {
+        const { user, system } = process.cpuUsage();
+        return (user + system) * 1000;
+      };
+
 function runner(policy) {
   let i = 0;
   return async (n) => {
-    const start = process.hrtime.bigint();
+    const start = clock();
     for (let j = 0; j < n; j++, i++) await policy.put(KEYS[i & 1023], 'value', CONTEXTS[i & 15]);
-    return Number(process.hrtime.bigint() - start);
+    return clock() - start;
   };
 }
+
+const shuffled = (n) => {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+};
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -88,8 +110,10 @@ async function compare(scenario) {
     const total = runners.map(() => 0);
     globalThis.gc?.();
     for (let c = 0; c < chunks; c++) {
-      for (let j = 0; j < runners.length; j++) {
-        const k = (j + c + Math.max(r, 0)) % runners.length;
+      // A fresh order every chunk, and garbage collected before every chunk: otherwise the
+      // runner that follows the one making the most garbage (otel) pays for its collections.
+      for (const k of shuffled(runners.length)) {
+        globalThis.gc?.();
         total[k] += await runners[k](chunkOps);
       }
     }
@@ -97,7 +121,7 @@ async function compare(scenario) {
   }
   const ref = names.indexOf(base ? 'baseline' : 'none');
   const none = names.indexOf('none');
-  console.log(`\n${scenario}: policy.put on MemoryStore, ${rounds} rounds × ${ops} ops per runner, medians`);
+  console.log(`\n${scenario}: policy.put on MemoryStore, ${rounds} rounds × ${ops} ops per runner, ${values.clock} time, medians`);
   console.log('runner      ns/op    vs ' + names[ref].padEnd(9) + ' vs none');
   names.forEach((name, k) => {
     // Ratios per round (same moment for both runners), then the median.
