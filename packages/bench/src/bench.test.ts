@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { svgChart } from './chart.js';
 import { replaceSection, SECTION_END, SECTION_START } from './docs.js';
 import { machine, markdownTable, textTable } from './report.js';
+import { SHAPES } from './patterns.js';
 import { QUICK, runSuite } from './suite.js';
 
 // A smoke test: every benchmark runs a few iterations so that it cannot rot. Timings on a
@@ -11,8 +12,8 @@ describe('benchmarks (smoke)', () => {
     const rows = await runSuite(QUICK);
     const groups = new Set(rows.map((r) => r.group.split('.')[0]));
     expect([...groups].sort()).toEqual(['1', '2', '3', '4', '5']);
-    // 4 facade rows, one per pattern count, 1 hook row, 2 limiter rows, 2 memory rows, one per rule count and 1 CEL row.
-    expect(rows).toHaveLength(4 + QUICK.patterns.sizes.length + 1 + 2 + 2 + QUICK.rules.sizes.length + 1);
+    // 4 facade rows, one per pattern count for the mix and for each shape, 1 hook row, 2 limiter rows, 2 memory rows, one per rule count and 1 CEL row.
+    expect(rows).toHaveLength(4 + QUICK.patterns.sizes.length * (1 + SHAPES.length) + 1 + 2 + 2 + QUICK.rules.sizes.length + 1);
     for (const row of rows) {
       expect(Number.isFinite(row.figure), `${row.group}: ${row.name}`).toBe(true);
       expect(Number.isFinite(row.baselineNs) && Number.isFinite(row.subjectNs)).toBe(true);

@@ -44,6 +44,74 @@ describe('HookIndex', () => {
     );
   });
 
+  // Issue 16: every shape, many patterns (so that the fragment automaton is built, and
+  // rebuilt as patterns are added between lookups), keys that hit several of them.
+  it('never misses a match and never returns a non-match, for patterns of every shape (issue 16)', () => {
+    // Enough distinct texts that the fragment automaton is built (past 16 of them).
+    const word = fc.oneof(fc.constantFrom('a', 'b', 'x1', 'x2', 'x12', '12', 'tmp', '.x', 'ab'), fc.nat(40).map((n) => `w${n}`));
+    const shapes = [
+      (w: string, v: string) => `users/*${w}*`,
+      (w: string) => `*/${w}/**`,
+      (w: string) => `**/${w}/*`,
+      (w: string) => `*${w}*/b`,
+      (w: string, v: string) => `{a,${v}}${w}/*`,
+      (w: string, v: string) => `?${w}?/**/${v}`,
+      (w: string, v: string) => `${w}/${v}*`,
+      (w: string) => `**/*${w}`,
+      (w: string) => `${w}*`,
+      (w: string) => `users/${w}`,
+      (w: string, v: string) => `[ab]${w}*${v}`,
+      () => '*/*',
+      () => '**',
+      (w: string) => `users/*/${w}?`,
+    ];
+    const shaped = fc.tuple(fc.nat(shapes.length - 1), word, word).map(([s, w, v]) => shapes[s]!(w, v));
+    const anyPattern = fc.oneof({ weight: 4, arbitrary: shaped }, { weight: 1, arbitrary: patternArb });
+    const key = fc
+      .array(fc.oneof(fc.constantFrom('users', 'a', 'b', 'x1', 'x12', '12', 'tmp', 'atmpb', '.x', 'ab', 'x2b', 'a12b', ''), fc.nat(40).map((n) => `aw${n}`), fc.nat(40).map((n) => `w${n}`)), {
+        minLength: 1,
+        maxLength: 5,
+      })
+      .map((s) => s.join('/'));
+    let found = 0;
+    fc.assert(
+      fc.property(fc.array(anyPattern, { minLength: 1, maxLength: 120 }), fc.array(key, { minLength: 1, maxLength: 12 }), fc.nat(), (patterns, keys, split) => {
+        const index = new HookIndex<number>();
+        const compiled: ReturnType<typeof compilePattern>[] = [];
+        const check = () => {
+          for (const k of keys) {
+            const linear = compiled.map((m, i) => (m.test(k) ? i : -1)).filter((i) => i >= 0);
+            const got = index.match(k).map((h) => h.value);
+            expect(got, `${JSON.stringify(k)} in ${JSON.stringify(patterns.slice(0, compiled.length))}`).toEqual(linear);
+            found += got.length;
+          }
+        };
+        // Some lookups between registrations, then all of them.
+        const first = split % (patterns.length + 1);
+        patterns.forEach((p, i) => {
+          compiled.push(index.add(p, i, i).matcher);
+          if (i === first) check();
+        });
+        check();
+      }),
+      { numRuns: 400 },
+    );
+    expect(found).toBeGreaterThan(1000);
+  });
+
+  it('files 10,000 patterns of shapes without a literal head or tail by a required text', () => {
+    const kinds = [(i: number) => `users/*${i}*`, (i: number) => `*/x${i}/**`, (i: number) => `**/y${i}/*`, (i: number) => `*${i}*/z`, (i: number) => `{a,b}${i}/*`];
+    const index = new HookIndex<number>();
+    for (let i = 0; i < 2000; i++) kinds.forEach((kind, k) => index.add(kind(i), kinds.length * i + k, i));
+    expect(index.match('users/q7q').map((h) => h.pattern)).toEqual(['users/*7*']);
+    expect(index.match('vault/x1999/a/b').map((h) => h.pattern)).toEqual(['*/x1999/**']);
+    expect(index.match('a/b/y42/doc').map((h) => h.pattern)).toEqual(['**/y42/*']);
+    expect(index.match('q5q/z').map((h) => h.pattern)).toEqual(['*5*/z']);
+    expect(index.match('b1234/doc').map((h) => h.pattern)).toEqual(['{a,b}1234/*']);
+    // Every pattern whose text the key holds, in registration order.
+    expect(index.match('users/12').map((h) => h.pattern)).toEqual(['users/*1*', 'users/*2*', 'users/*12*']);
+  });
+
   it('keeps registration order across prefixes, heads and tails (H1)', () => {
     const index = new HookIndex<string>();
     index.add('**/*.json', 0, 'any json');

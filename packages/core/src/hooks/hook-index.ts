@@ -1,4 +1,5 @@
 import { compilePattern, isLiteralSegment, literalHead, literalTail, plainSlashes, type PatternMatcher } from './pattern.js';
+import { FragmentIndex } from './fragment-index.js';
 import { TextTrie } from './text-trie.js';
 
 export interface IndexedHook<T> {
@@ -13,11 +14,17 @@ export interface IndexedHook<T> {
 /** An indexed hook with the one-element answer for keys that only it matches, built once. */
 interface Stored<T> extends IndexedHook<T> {
   readonly alone: readonly IndexedHook<T>[];
+  /** Filed under more than one fragment (one per brace alternative): found more than once. */
+  shared: boolean;
+  /** The match call that last tested it, for `shared` hooks. */
+  lookup: number;
 }
 
 function stored<T>(hook: IndexedHook<T>): Stored<T> {
   const s = hook as Stored<T> & { alone: readonly IndexedHook<T>[] };
   s.alone = Object.freeze([hook]);
+  s.shared = false;
+  s.lookup = 0;
   return s;
 }
 
@@ -77,11 +84,25 @@ const NONE: readonly never[] = Object.freeze([]);
  * - or, when one segment is left after the node and it ends with a glob, by the literal text
  *   it begins with: `sessions/s1-?` is tried only for keys under `sessions/` beginning `s1-`.
  *
- * Only the rest (such as `**`, `users/*` or `logs/*\/x*`) are tried for every key that
- * reaches their node. The matcher has the last word: the index only narrows the candidates.
+ * - or, by a literal text they require anywhere after their literal leading segments (a
+ *   literal segment, or a literal run of a glob segment), in a {@link FragmentIndex} (an
+ *   Aho–Corasick automaton once there are many): `users/*42*` is tried only for keys
+ *   containing `42`, `*\/x42/**` only for keys containing `x42`. A brace pattern is filed under
+ *   one text of each alternative.
+ *
+ * Of the places a pattern could go, it goes where the fewest patterns already sit under the
+ * same text (ties: literal tail, literal head, fragment), so that 10,000 patterns sharing a
+ * tail (`*42*\/x`) spread out over their other texts.
+ *
+ * Only patterns with no literal text after their literal leading segments (such as `**`,
+ * `users/*` or `*\/*\/?`) are tried for every key that reaches their node. The matcher has the
+ * last word: the index only narrows the candidates.
  */
 export class HookIndex<T> {
   readonly #root = new Node<T>();
+  readonly #fragments = new FragmentIndex<Stored<T>>();
+  #hasFragments = false;
+  #lookup = 0;
   #size = 0;
 
   get size(): number {
@@ -97,10 +118,45 @@ export class HookIndex<T> {
     const segments = plain.split('/');
     const { node, depth } = this.#nodeFor(segments);
     const head = depth === segments.length - 1 ? literalHead(segments[depth]!) : '';
-    if (tail.length > 0) (node.tails ??= new TextTrie('backwards')).add(tail, hook);
-    else if (head.length > 0) (node.heads ??= new TextTrie('forwards')).add(head, hook);
-    else node.hooks.push(hook);
+    // Where the fewest hooks already sit under the same text; ties keep the anchored places.
+    const tailCount = tail.length > 0 ? (node.tails?.count(tail) ?? 0) : Infinity;
+    const headCount = head.length > 0 ? (node.heads?.count(head) ?? 0) : Infinity;
+    const fragments = this.#fragmentsFor(hook.matcher, depth);
+    let fragmentCount = Infinity;
+    if (fragments !== undefined) {
+      fragmentCount = 0;
+      for (const text of fragments) fragmentCount = Math.max(fragmentCount, this.#fragments.count(text));
+    }
+    const least = Math.min(tailCount, headCount, fragmentCount);
+    if (least === Infinity) node.hooks.push(hook);
+    else if (tailCount === least) (node.tails ??= new TextTrie('backwards')).add(tail, hook);
+    else if (headCount === least) (node.heads ??= new TextTrie('forwards')).add(head, hook);
+    else {
+      for (const text of fragments!) this.#fragments.add(text, hook);
+      hook.shared = fragments!.length > 1;
+      this.#hasFragments = true;
+    }
     return hook;
+  }
+
+  /**
+   * One literal text per alternative that every key it matches contains, from segment `depth`
+   * on (the leading ones are the trie's): the one the fewest hooks sit under, the longest of
+   * those. Undefined when an alternative has none.
+   */
+  #fragmentsFor(matcher: PatternMatcher, depth: number): string[] | undefined {
+    const chosen = new Set<string>();
+    for (const runs of matcher.literalRuns(depth)) {
+      let best: string | undefined;
+      let bestCount = Infinity;
+      for (const text of runs) {
+        const count = this.#fragments.count(text);
+        if (count < bestCount || (count === bestCount && text.length > best!.length)) [best, bestCount] = [text, count];
+      }
+      if (best === undefined) return undefined;
+      chosen.add(best);
+    }
+    return [...chosen];
   }
 
   /** The trie node of the pattern's literal leading segments (created as needed) and how many there are. */
@@ -137,6 +193,10 @@ export class HookIndex<T> {
       node = node.find(key, start, end);
       start = end + 1;
     }
+    if (this.#hasFragments) {
+      this.#lookup++;
+      this.#fragments.visit(key, this.#testFragment);
+    }
     // (TypeScript keeps the `undefined` narrowing from above across the calls that set it.)
     const found = this.#found as IndexedHook<T>[] | undefined;
     if (found === undefined) return NONE;
@@ -149,18 +209,31 @@ export class HookIndex<T> {
   // Bound once: the tries call it back for each run of candidates.
   readonly #test = (hooks: readonly Stored<T>[], key: string): void => this.#testAll(hooks, key);
 
-  #testAll(hooks: readonly Stored<T>[], key: string): void {
+  // The same for fragments, where a hook filed under several texts may turn up again.
+  readonly #testFragment = (hooks: readonly Stored<T>[], key: string): void => {
     for (let i = 0; i < hooks.length; i++) {
       const hook = hooks[i]!;
-      if (!hook.matcher.test(key)) continue;
-      const found = this.#found;
-      if (found === undefined) {
-        // Most keys match one hook: answer with its prebuilt array, copied only for a second.
-        this.#found = hook.alone as IndexedHook<T>[];
-      } else {
-        if (found[found.length - 1]!.seq > hook.seq) this.#unordered = true;
-        this.#found = found.length === 1 ? [found[0]!, hook] : (found.push(hook), found);
+      if (hook.shared) {
+        if (hook.lookup === this.#lookup) continue;
+        hook.lookup = this.#lookup;
       }
+      this.#testOne(hook, key);
+    }
+  };
+
+  #testAll(hooks: readonly Stored<T>[], key: string): void {
+    for (let i = 0; i < hooks.length; i++) this.#testOne(hooks[i]!, key);
+  }
+
+  #testOne(hook: Stored<T>, key: string): void {
+    if (!hook.matcher.test(key)) return;
+    const found = this.#found;
+    if (found === undefined) {
+      // Most keys match one hook: answer with its prebuilt array, copied only for a second.
+      this.#found = hook.alone as IndexedHook<T>[];
+    } else {
+      if (found[found.length - 1]!.seq > hook.seq) this.#unordered = true;
+      this.#found = found.length === 1 ? [found[0]!, hook] : (found.push(hook), found);
     }
   }
 }

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { legacyCompilePattern } from './legacy-regex.test-support.js';
 import { expandBraces } from './brace-expansion.js';
+import { compileAlternative, compileTest, matchSegments } from './matcher.js';
 import { compilePattern, matchPattern, MAX_EXPANDED_LENGTH, MAX_PATTERN_LENGTH } from './pattern.js';
 
 // Issue 10, items 2, 11 and 12: the matcher takes time linear in key length × pattern length
@@ -63,6 +64,44 @@ function legacy(pattern: string): RegExp | Error | undefined {
     return e as Error;
   }
 }
+
+describe('matcher: the shape-specific tests chosen at compile time', () => {
+  /** Keys that reach every form: few characters, many segments, empty segments. */
+  const shapeKey = fc.array(fc.constantFrom('a', 'b', 'ab', '.x', '/', '/', '/', 'tmp', '😀'), { maxLength: 8 }).map((c) => c.join(''));
+  const shapePiece = fc.constantFrom('a', 'b', 'ab', '.x', 'tmp', '*', '*.x', 'a*', '*b', 'a*b', '?', 'a?', '[ab]', '**', '/', '/', '😀');
+  const refuse = (why: string) => new RangeError(why);
+
+  it('answer what the general scan answers (literal, prefix/*, prefix/**, **\/*.ext, */x, **\/x/**, ...)', () => {
+    let matched = 0;
+    fc.assert(
+      fc.property(fc.array(shapePiece, { minLength: 1, maxLength: 6 }), fc.array(shapeKey, { minLength: 1, maxLength: 8 }), (pieces, keys) => {
+        const segments = compileAlternative(pieces.join(''), refuse);
+        const test = compileTest(segments);
+        for (const key of keys) {
+          const expected = matchSegments(segments, key);
+          expect(test(key), `${JSON.stringify(pieces.join(''))} vs ${JSON.stringify(key)}`).toBe(expected);
+          if (expected) matched++;
+        }
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(matched).toBeGreaterThan(1000);
+  });
+
+  it.each([
+    ['users/**', ['users', 'users/', 'users/a/b'], ['user', 'usersx', 'x/users']],
+    ['tenant/7/*', ['tenant/7/', 'tenant/7/doc'], ['tenant/7', 'tenant/7/a/b', 'tenant/77/a']],
+    ['**/*.json', ['a.json', 'x/.json', 'a/b/c.json'], ['json', 'a.json/x']],
+    ['**/tmp/**', ['tmp', 'tmp/a', 'a/tmp', 'a/tmp/b'], ['atmp', 'tmpa/b', 'a/tmpx/b']],
+    ['**/a/*', ['a/x', 'q/a/x', 'q/a/'], ['a', 'a/x/y', 'qa/x']],
+    ['*/secret', ['x/secret', '/secret'], ['secret', 'x/y/secret']],
+    ['users/*7*', ['users/7', 'users/a7b'], ['users/a/7', 'users/ab']],
+  ])('%s', (pattern, yes, no) => {
+    const segments = compileAlternative(pattern, refuse);
+    for (const key of yes) expect(compileTest(segments)(key), key).toBe(true);
+    for (const key of no) expect(compileTest(segments)(key), key).toBe(false);
+  });
+});
 
 describe('matcher: the same answers as the picomatch expression it replaced', () => {
   it('on random patterns and keys, apart from the item-12 changes', () => {

@@ -208,6 +208,168 @@ export function requiredText(segments: readonly Segment[]): string {
   return best;
 }
 
+/**
+ * The literal runs of the alternative's segments from `from` on, each a text every matching
+ * key contains: literal segments whole, and the literal runs of glob segments. The hook
+ * index files a pattern under one of them (its literal leading segments it files by itself).
+ */
+export function literalRuns(segments: readonly Segment[], from: number): string[] {
+  const runs: string[] = [];
+  const add = (units: readonly Unit[]): void => {
+    for (const u of units) if (typeof u === 'string' && u.length > 0) runs.push(u);
+  };
+  for (let s = from; s < segments.length; s++) {
+    const seg = segments[s]!;
+    if (seg.kind === Kind.Literal) {
+      if (seg.text.length > 0) runs.push(seg.text);
+      continue;
+    }
+    add(seg.head);
+    for (const chunk of seg.chunks) add(chunk);
+    add(seg.tail);
+  }
+  return runs;
+}
+
+/** A compiled test of one alternative against a whole key. */
+export type KeyTest = (key: string) => boolean;
+
+/**
+ * The alternative's test, specialised at compile time to its shape. Each form answers exactly
+ * what {@link matchSegments} answers and stays within its bound (every form reads each key
+ * character a bounded number of times per pattern segment, or calls `matchSegment` on disjoint
+ * key segments):
+ *
+ * - no globstar (`tenant/7/*`, `*\/secret`, `users/*\/email`): the key has exactly as many
+ *   segments, matched in turn; all literal is one comparison, literal segments then a final
+ *   `*` one `startsWith` and one `indexOf`;
+ * - a last globstar (`logs/7/**`): the leading segments match the key's first ones;
+ * - a first globstar (`**\/*.json`, `**\/secret`): the other segments match the key's last ones;
+ *   `**\/*.json` is one `endsWith`;
+ * - globstars around literal segments (`**\/tmp/**`): the key holds that run of segments;
+ * - anything else: {@link matchSegments}, after a native `includes` of the longest literal run.
+ */
+export function compileTest(segments: readonly Segment[]): KeyTest {
+  const n = segments.length;
+  let globstars = 0;
+  for (const seg of segments) if (seg.kind === Kind.Globstar) globstars++;
+  if (globstars === 0) return fixedTest(segments);
+  const first = segments[0]!.kind === Kind.Globstar;
+  const last = segments[n - 1]!.kind === Kind.Globstar;
+  if (n === 1) return () => true; // `**`
+  if (globstars === 1 && last) return prefixTest(segments.slice(0, n - 1));
+  if (globstars === 1 && first) return suffixTest(segments.slice(1));
+  if (globstars === 2 && n > 2 && first && last && segments.slice(1, n - 1).every((s) => s.kind === Kind.Literal)) {
+    const run = segments
+      .slice(1, n - 1)
+      .map((s) => s.text)
+      .join('/');
+    const [head, tail, inner] = [run + '/', '/' + run, '/' + run + '/'];
+    return (key) => key.includes(run) && (key === run || key.startsWith(head) || key.endsWith(tail) || key.includes(inner));
+  }
+  const required = requiredText(segments);
+  if (required.length > 1) return (key) => key.includes(required) && matchSegments(segments, key);
+  return (key) => matchSegments(segments, key);
+}
+
+/** How many leading segments are literal. */
+function literalCount(segments: readonly Segment[]): number {
+  let k = 0;
+  while (k < segments.length && segments[k]!.kind === Kind.Literal) k++;
+  return k;
+}
+
+/** Exactly `segments.length` key segments, each matching its pattern segment (no globstar). */
+function fixedTest(segments: readonly Segment[]): KeyTest {
+  const n = segments.length;
+  const k = literalCount(segments);
+  const text = segments
+    .slice(0, k)
+    .map((s) => s.text)
+    .join('/');
+  if (k === n) return (key) => key === text;
+  const prefix = k === 0 ? '' : text + '/';
+  const at = prefix.length;
+  if (k === n - 1 && segments[k]!.kind === Kind.Any) return (key) => key.startsWith(prefix) && key.indexOf('/', at) === -1;
+  const rest = segments.slice(k);
+  if (rest.length === 1) {
+    const only = rest[0]!;
+    return (key) => key.startsWith(prefix) && key.indexOf('/', at) === -1 && matchSegment(only, key, at, key.length);
+  }
+  return (key) => key.startsWith(prefix) && matchRun(rest, key, at);
+}
+
+/** Key segments from `pos` on: exactly as many as `segments`, each matching. */
+function matchRun(segments: readonly Segment[], key: string, pos: number): boolean {
+  const last = segments.length - 1;
+  for (let i = 0; i <= last; i++) {
+    let end = key.indexOf('/', pos);
+    if (i < last) {
+      if (end === -1) return false;
+    } else if (end !== -1) return false;
+    else end = key.length;
+    if (!matchSegment(segments[i]!, key, pos, end)) return false;
+    pos = end + 1;
+  }
+  return true;
+}
+
+/** `segments` then a globstar: the key's first segments match `segments`, whatever follows. */
+function prefixTest(segments: readonly Segment[]): KeyTest {
+  const n = segments.length;
+  const k = literalCount(segments);
+  if (k === n) {
+    const text = segments.map((s) => s.text).join('/');
+    return (key) => key.startsWith(text) && (key.length === text.length || key.charCodeAt(text.length) === SLASH);
+  }
+  return (key) => {
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      let end = key.indexOf('/', pos);
+      if (end === -1) {
+        if (i < n - 1) return false;
+        end = key.length;
+      }
+      if (!matchSegment(segments[i]!, key, pos, end)) return false;
+      pos = end + 1;
+    }
+    return true;
+  };
+}
+
+/** A globstar then `segments`: the key's last segments match `segments`, whatever precedes. */
+function suffixTest(segments: readonly Segment[]): KeyTest {
+  const m = segments.length;
+  if (segments.every((s) => s.kind === Kind.Literal)) {
+    const text = segments.map((s) => s.text).join('/');
+    const tail = '/' + text;
+    return (key) => key === text || key.endsWith(tail);
+  }
+  if (m === 1) {
+    const only = segments[0]!;
+    // `*.json`: a literal tail holds no `/`, so a key ending with it ends its last segment with it.
+    if (only.kind === Kind.Glob && only.star && only.head.length === 0 && only.chunks.length === 0 && only.tail.length === 1 && typeof only.tail[0] === 'string') {
+      const tail = only.tail[0];
+      return (key) => key.endsWith(tail);
+    }
+    return (key) => matchSegment(only, key, key.lastIndexOf('/') + 1, key.length);
+  }
+  return (key) => {
+    // The start of the key's last m segments, if it has that many.
+    let at = key.length;
+    for (let j = 0; j < m; j++) {
+      const slash = at === 0 ? -1 : key.lastIndexOf('/', at - 1);
+      if (slash === -1) {
+        if (j < m - 1) return false;
+        at = 0;
+        break;
+      }
+      at = j < m - 1 ? slash : slash + 1;
+    }
+    return matchRun(segments, key, at);
+  };
+}
+
 /** Whether `key` (all of it) matches the compiled alternative. */
 export function matchSegments(segments: readonly Segment[], key: string): boolean {
   const n = segments.length;

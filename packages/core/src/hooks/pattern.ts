@@ -1,6 +1,6 @@
 import { expandBraces, MAX_ALTERNATIVES, type Refusal } from './brace-expansion.js';
 import { classEnd } from './glob-class.js';
-import { compileAlternative, matchSegments, requiredText } from './matcher.js';
+import { compileAlternative, compileTest, literalRuns } from './matcher.js';
 
 /**
  * Glob patterns, compiled once at registration to the linear-time matcher of matcher.ts
@@ -99,27 +99,33 @@ export function plainSlashes(pattern: string): string {
 export class PatternMatcher {
   /** The pattern as written. */
   readonly pattern: string;
+  /**
+   * Whether `key` (the whole of it) matches; O(key length × pattern length). Each alternative's
+   * test is chosen for its shape at compile time (matcher.ts, `compileTest`).
+   */
+  readonly test: (key: string) => boolean;
   readonly #alternatives: readonly ReturnType<typeof compileAlternative>[];
-  /** Per alternative, literal text a matching key must contain ('' for none). */
-  readonly #required: readonly string[];
 
   /** @internal Use {@link compilePattern}. */
   constructor(pattern: string, alternatives: readonly ReturnType<typeof compileAlternative>[]) {
     this.pattern = pattern;
     this.#alternatives = alternatives;
-    this.#required = alternatives.map(requiredText);
+    const tests = alternatives.map(compileTest);
+    this.test =
+      tests.length === 1
+        ? tests[0]!
+        : (key) => {
+            for (let i = 0; i < tests.length; i++) if (tests[i]!(key)) return true;
+            return false;
+          };
   }
 
-  /** Whether `key` (the whole of it) matches; O(key length × pattern length). */
-  test(key: string): boolean {
-    const alternatives = this.#alternatives;
-    const required = this.#required;
-    for (let i = 0; i < alternatives.length; i++) {
-      const text = required[i]!;
-      if (text.length > 1 && !key.includes(text)) continue;
-      if (matchSegments(alternatives[i]!, key)) return true;
-    }
-    return false;
+  /**
+   * @internal For the hook index: per alternative, the literal texts every key matching that
+   * alternative contains, from its segment `from` on (none when it has no literal text there).
+   */
+  literalRuns(from: number): string[][] {
+    return this.#alternatives.map((segments) => literalRuns(segments, from));
   }
 }
 

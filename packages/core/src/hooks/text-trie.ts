@@ -44,6 +44,18 @@ export class TextTrie<V> {
     node.values.push(value);
   }
 
+  /** How many values are filed under exactly `text`. */
+  count(text: string): number {
+    let node: Edge<V> | undefined = this.#root;
+    let done = 0;
+    while (done < text.length) {
+      node = node.next.get(text.charCodeAt(this.#backwards ? text.length - 1 - done : done));
+      if (node === undefined || this.#shared(node.label, text, done) < node.label.length) return 0;
+      done += node.label.length;
+    }
+    return node.values.length;
+  }
+
   /**
    * Calls `visit(values, key)` for every filed text that `key` begins with at `start`
    * (forwards) or ends with (backwards; `start` is ignored), shortest first.
