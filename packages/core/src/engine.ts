@@ -386,6 +386,16 @@ export class PolicyEngine {
   }
 
   /**
+   * Whether anything receives this engine's decision events: the only cost an operation nobody
+   * observes pays. An operation calls its body directly when this is false and through
+   * {@link #observed} otherwise. `!== false`: `TracingChannel.hasSubscribers` is undefined
+   * before Node 20.13, and there every operation is observed.
+   */
+  #observing(): boolean {
+    return this.#listeners.length !== 0 || decisionChannel.hasSubscribers !== false || operationChannel.hasSubscribers !== false;
+  }
+
+  /**
    * Runs one operation observed: it is timed step by step, traced on `sochdb-policy:operation`
    * when that has subscribers, and publishes its decision event as it ends. Only called when
    * something listens; every operation (put, get, delete, and any added later) goes through here.
@@ -435,9 +445,7 @@ export class PolicyEngine {
   /** Writes `value` under `key` if the policies allow it (rule O1). */
   put(key: BytesLike, value: BytesLike, context?: PolicyCallContext): Promise<void> {
     // Nobody listens: no observation, no timestamps, no event (docs/diagnostics.md).
-    if (this.#listeners.length === 0 && decisionChannel.hasSubscribers === false && operationChannel.hasSubscribers === false) {
-      return this.#put(key, value, context, undefined);
-    }
+    if (!this.#observing()) return this.#put(key, value, context, undefined);
     return this.#observed('write', (o) => this.#put(key, value, context, o));
   }
 
@@ -471,9 +479,7 @@ export class PolicyEngine {
 
   /** Reads `key` if the policies allow it; null when absent or withheld by `after_read` (rule O2). */
   get(key: BytesLike, context?: PolicyCallContext): Promise<Buffer | null> {
-    if (this.#listeners.length === 0 && decisionChannel.hasSubscribers === false && operationChannel.hasSubscribers === false) {
-      return this.#get(key, context, undefined);
-    }
+    if (!this.#observing()) return this.#get(key, context, undefined);
     return this.#observed('read', (o) => this.#get(key, context, o));
   }
 
@@ -522,9 +528,7 @@ export class PolicyEngine {
 
   /** Deletes `key` if the policies allow it; a missing key succeeds (rules O3, O6). */
   delete(key: BytesLike, context?: PolicyCallContext): Promise<void> {
-    if (this.#listeners.length === 0 && decisionChannel.hasSubscribers === false && operationChannel.hasSubscribers === false) {
-      return this.#delete(key, context, undefined);
-    }
+    if (!this.#observing()) return this.#delete(key, context, undefined);
     return this.#observed('delete', (o) => this.#delete(key, context, o));
   }
 
