@@ -89,7 +89,7 @@ export interface OpenTelemetryOptions {
  * diagnostics channel for every engine in the process.
  */
 export function createDecisionRecorder(options: OpenTelemetryOptions = {}): DecisionRecorder {
-  const tracer = options.spans === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME, VERSION);
+  const tracer = options.spans === false ? undefined : (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME);
   let decisions: ObservableCounter | undefined;
   let duration: Histogram | undefined;
   // The counter is summed here and reported when the SDK collects (an asynchronous counter with
@@ -100,7 +100,7 @@ export function createDecisionRecorder(options: OpenTelemetryOptions = {}): Deci
     for (const series of counts.values()) result.observe(series.value, series.attributes);
   };
   if (options.metrics !== false) {
-    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME, VERSION);
+    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME);
     decisions = meter.createObservableCounter(METRIC.DECISIONS, { description: 'Policy decisions, one per operation', unit: '{decision}' });
     decisions.addCallback(report);
     duration = meter.createHistogram(METRIC.DURATION, {
@@ -199,7 +199,6 @@ export function instrument(options: OpenTelemetryOptions = {}): () => void {
   };
 }
 
-const VERSION = '0.0.0';
 
 interface Series {
   /** The counter's attributes. */
