@@ -22,7 +22,7 @@
  * (pack is always run): lint, facade, rocksdb, audit, redis, types, snippets.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -344,6 +344,31 @@ console.log('audit ok');
     await check('sochdb-policy-audit verify and tail on the log written above', () => {
       expectOk(run(bin, ['verify', 'logs/audit.log'], { cwd: dir }), 'sochdb-policy-audit verify');
       expectIncludes(expectOk(run(bin, ['tail', '-n', '2', 'logs/audit.log'], { cwd: dir }), 'sochdb-policy-audit tail'), ['users/alice'], 'tail');
+    });
+    // core's policy CLI (issue 13): check, test and explain from the installed bin.
+    const policyBin = join(dir, 'node_modules', '.bin', 'sochdb-policy');
+    await check('sochdb-policy check, test and explain from the installed bin', () => {
+      copyFileSync(join(REPO, 'docs', 'examples', 'quick-start.policy.yaml'), join(dir, 'policy.yaml'));
+      writeFileSync(
+        join(dir, 'policy.tests.yaml'),
+        [
+          'tests:',
+          '  - name: agents cannot write system keys',
+          '    steps:',
+          '      - { op: put, key: system/config, value: x, context: { agent_id: rogue }, expect: { allowed: false, code: denied, rule: block-system-writes } }',
+          '      - { op: put, key: system/config, value: x, expect: { allowed: true } }',
+        ].join('\n'),
+      );
+      expectOk(run(policyBin, ['check', 'policy.yaml'], { cwd: dir }), 'sochdb-policy check');
+      expectIncludes(expectOk(run(policyBin, ['test', 'policy.yaml', '--tests', 'policy.tests.yaml'], { cwd: dir }), 'sochdb-policy test'), ['1 passed, 0 failed'], 'test');
+      expectIncludes(
+        expectOk(run(policyBin, ['explain', 'policy.yaml', '--op', 'write', '--key', 'system/config', '--context', 'agent_id=a'], { cwd: dir }), 'sochdb-policy explain'),
+        ['block-system-writes'],
+        'explain',
+      );
+      writeFileSync(join(dir, 'bad.yaml'), 'version: 1\nrules: [ { id: x } ]\n');
+      const bad = run(policyBin, ['check', 'bad.yaml'], { cwd: dir });
+      if (bad.status !== 1) throw new Error(`sochdb-policy check of an invalid document exited ${bad.status}, expected 1:\n${bad.out}`);
     });
   }
 }
