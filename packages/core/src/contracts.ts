@@ -94,6 +94,11 @@ export interface AuditEntry {
   shadowRuleId?: string;
   /** What that shadow rule would have done: `deny`, `modify`, or `error` (its condition or handler failed). */
   shadowAction?: 'deny' | 'modify' | 'error';
+  /**
+   * Set on the entries of one `policy.batch` (one per operation, in order) and of one
+   * `policy.scan` (one per key examined): the same id on every entry of that call.
+   */
+  batchId?: string;
 }
 
 /** Filters of `getAuditLog`/`AuditSink.query`: filter first, then the newest `limit` (rule A3). */
@@ -173,6 +178,11 @@ export interface BucketRequest {
   key: string;
   capacity: number;
   windowMs: number;
+  /**
+   * Tokens to take from this bucket, all or none; only for stores that declare
+   * `supports.tokens` (an engine batch charges every operation in one call). @default 1
+   */
+  tokens?: number;
 }
 
 /** A plain, serializable answer from a {@link RateLimitStore}. */
@@ -200,4 +210,6 @@ export interface RateLimitStore {
    */
   peek?(buckets: readonly BucketRequest[], now: number): RateLimitDecision | Promise<RateLimitDecision>;
   close?(): void | Promise<void>;
+  /** Optional capabilities: `tokens` — `consume` honours `BucketRequest.tokens`. */
+  readonly supports?: { tokens?: boolean };
 }

@@ -21,6 +21,13 @@ import { PolicyDocumentError, type DocumentIssue, type ParsedDocument } from './
 import { explainOperation, type EvaluateOptions, type EvaluationAnswer } from './rules/explain.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
+import type { ContextMap } from './context.js';
+import { requireCapability } from './storage/supports.js';
+import { normalizeRange } from './storage/range.js';
+import type { Pipeline } from './operations/pipeline.js';
+import { PolicyScan, type ScanOptions } from './operations/scan.js';
+import { runBatch, type PolicyBatchOperation } from './operations/batch.js';
+import { filterAllowed } from './operations/filter.js';
 import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './limits/rate-limit.js';
 
 export interface PolicyEngineOptions {
@@ -107,6 +114,8 @@ export class PolicyEngine {
   readonly #deadlines: Record<keyof PolicyTimeouts, Deadline>;
   /** `onDecision` listeners; replaced, never changed in place, so a listener may unsubscribe during a call. */
   #listeners: readonly DecisionListener[] = [];
+  /** The steps above, for the multi-key operations in ./operations/ (scan, batch, filterAllowed). */
+  readonly #pipeline: Pipeline;
 
   constructor(db: KeyValueStore, options: PolicyEngineOptions = {}) {
     if (db === null || typeof db !== 'object' || typeof db.get !== 'function' || typeof db.put !== 'function' || typeof db.delete !== 'function') {
@@ -143,6 +152,30 @@ export class PolicyEngine {
     if (typeof defaultDeny !== 'boolean') throw new TypeError(`options.defaultDeny must be a boolean, got ${describe(defaultDeny)}`);
     this.#composition = composition;
     this.#defaultDeny = defaultDeny;
+    this.#pipeline = this.#makePipeline();
+  }
+
+  #makePipeline(): Pipeline {
+    return {
+      db: this.db,
+      maxKeyBytes: this.#maxKeyBytes,
+      clock: this.#clock,
+      audit: this.#audit,
+      rateLimitStore: this.#rateLimitStore,
+      deadlines: this.#deadlines,
+      limitsFor: (operation) => this.#limitsFor[operation],
+      rules: () => this.#set ?? this.#rules(),
+      observing: () => this.#observing(),
+      observed: (operation, run) => this.#observed(operation, run),
+      observation: (operation) => new Observation({ operation, decision: undefined }),
+      publish: (o, failed, error) => this.#publish(o, failed, error),
+      context: (operation, key, value, custom, given, o) => this.#contextOf(operation, key, value, custom, given, o),
+      admit: (ctx) => this.#admit(ctx),
+      evaluate: (trigger, ctx, set) => this.#evaluate(trigger, ctx, set),
+      failing: (ctx, result, code) => this.#failing(ctx, result, code),
+      fail: (ctx, result, code, cause, retryAfterMs, stage) => this.#fail(ctx, result, code, cause, retryAfterMs, stage),
+      storageFailed: (ctx, error) => this.#storageFailed(ctx, error),
+    };
   }
 
   // ---- hooks: one registration path for every trigger -------------------------------
@@ -556,11 +589,51 @@ export class PolicyEngine {
     if (audited !== undefined) await audited;
   }
 
+  // ---- multi-key operations (docs/core.md): the bodies live in ./operations/ -----------------
+
+  /**
+   * The entries of `range` the read policy lets through, lazily, in key order (or reverse).
+   * Each key the store yields is one read decision, charged and audited like `get` of that key:
+   * one read token (no token left ends the scan with `rate_limited`), `before_read` (DENY leaves
+   * the key out), `after_read` (DENY leaves the entry out, MODIFY replaces the value), one audit
+   * entry with the scan's `batchId`. `break`, `close()` or an aborted `range.signal` release
+   * the store's iterator. Throws {@link NotSupportedError} when the store has no `iterator`.
+   */
+  scan(range: ScanOptions = {}, context?: PolicyCallContext): PolicyScan {
+    requireCapability(this.db, 'iterator', 'policy.scan');
+    if (range === null || typeof range !== 'object') throw new TypeError(`range must be an object, got ${describe(range)}`);
+    const { signal, ...bounds } = range;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`range.signal must be an AbortSignal, got ${describe(signal)}`);
+    return new PolicyScan(this.#pipeline, normalizeRange(bounds), normalizeContext(context), signal);
+  }
+
+  /**
+   * The keys (as given, in order) whose `before_read` decision is not DENY, without touching
+   * storage: SochDB Rust's `get_denied_ids`, inverted. Takes no token and writes no audit entry.
+   */
+  filterAllowed<K extends BytesLike>(keys: Iterable<K>, context?: PolicyCallContext): Promise<K[]> {
+    return filterAllowed(this.#pipeline, keys, context);
+  }
+
+  /**
+   * Puts and deletes, all or nothing: one `consume` for every operation's tokens, every
+   * operation's before-hooks (a DENY stores nothing and the violation's `index` and `key` name
+   * the operation), one atomic `store.batch`, then after-hooks and one audit entry per
+   * operation, tied by `batchId`. Rejects with {@link NotSupportedError} when the store has no `batch`.
+   */
+  batch(operations: readonly PolicyBatchOperation[], context?: PolicyCallContext): Promise<void> {
+    return runBatch(this.#pipeline, operations, context);
+  }
+
   // ---- pipeline steps --------------------------------------------------------------------
 
   #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike, o: Observation | undefined): DecisionContext {
+    return this.#contextOf(operation, key, value, normalizeContext(context), given, o);
+  }
+
+  #contextOf(operation: Operation, key: Buffer, value: Buffer | null, custom: ContextMap, given: unknown, o: Observation | undefined): DecisionContext {
     // Applied rules are collected only when an audit entry or a decision event will carry them.
-    const ctx = new DecisionContext(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock(), this.#audit.enabled || o !== undefined, o);
+    const ctx = new DecisionContext(operation, key, keyTextOf(key, given), value, custom, this.#clock(), this.#audit.enabled || o !== undefined, o);
     if (o !== undefined) {
       o.ctx = ctx;
       o.enter(STEP_RATE_LIMIT);

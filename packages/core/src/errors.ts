@@ -41,6 +41,10 @@ export interface PolicyViolationOptions {
   ruleId?: string;
   /** The operation's decision id: the same as in its audit entry (docs/policy-documents.md). */
   decisionId?: string;
+  /** For a refused `policy.batch`: the index of the operation that was refused (`key` is its key). */
+  index?: number;
+  /** For `policy.batch` and `policy.scan`: the id on the call's audit entries. */
+  batchId?: string;
 }
 
 /**
@@ -81,6 +85,8 @@ export class PolicyViolation extends Error {
   readonly stage: TimeoutStage | undefined;
   readonly ruleId: string | undefined;
   readonly decisionId: string | undefined;
+  readonly index: number | undefined;
+  readonly batchId: string | undefined;
 
   constructor(code: ViolationCode, message: string, options: PolicyViolationOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -93,6 +99,8 @@ export class PolicyViolation extends Error {
     this.stage = options.stage;
     this.ruleId = options.ruleId;
     this.decisionId = options.decisionId;
+    this.index = options.index;
+    this.batchId = options.batchId;
   }
 }
 

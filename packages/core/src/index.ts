@@ -33,6 +33,8 @@ export { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
 export { PolicyEngine, DEFAULT_MAX_KEY_BYTES, type PolicyEngineOptions, type EnableAuditOptions, type PolicyCallContext, type DecisionListener } from './engine.js';
 export { DEFAULT_TIMEOUTS, StepTimeout, type PolicyTimeouts, type TimeoutStage } from './timeouts.js';
 export { type HookOptions } from './engine.js';
+export { PolicyScan, type ScanOptions } from './operations/scan.js';
+export type { PolicyBatchOperation } from './operations/batch.js';
 export { PolicyDocumentError, parseDocumentText as parsePolicyText, readDocumentFile as readPolicyFile, validateDocument as validatePolicyDocument, formatIssue, type PolicyDocument, type RuleSpec, type RuleEffect, type CompositionMode, type DocumentIssue, type ParsedDocument, type DocumentFormat } from './rules/document.js';
 export { policyDocumentSchema } from './rules/schema.js';
 export { watchPolicyFile, type WatchPolicyOptions, type PolicyWatcher } from './rules/watch.js';

@@ -27,6 +27,8 @@ export class DecisionState {
   applied: string[] | undefined;
   /** The first shadow rule that would have denied or modified the operation. */
   shadow: ShadowHit | undefined = undefined;
+  /** The id shared by the entries of one batch or scan. */
+  batchId: string | undefined = undefined;
 
   constructor(
     readonly timestamp: number,
@@ -120,6 +122,7 @@ export function decisionRecord(ctx: PolicyContext, result: AuditResult): AuditEn
       entry.shadowRuleId = decision.shadow.rule.id;
       entry.shadowAction = decision.shadow.action as AuditEntry['shadowAction'];
     }
+    if (decision.batchId !== undefined) entry.batchId = decision.batchId;
   }
   return entry;
 }

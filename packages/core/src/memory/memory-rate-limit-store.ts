@@ -34,6 +34,8 @@ const RECLAIM_STEPS_PER_BUCKET = 2;
  * bucket admits at most `capacity + capacity × (latest now − first now) / windowMs`.
  */
 export class MemoryRateLimitStore implements RateLimitStore {
+  /** `tokens`: a request may take several tokens from one bucket (`BucketRequest.tokens`). */
+  readonly supports = Object.freeze({ tokens: true });
   readonly #buckets = new Map<string, Bucket>();
   /** Where reclaiming resumes; a Map iterator sees entries added and skips those deleted. */
   #cursor: IterableIterator<Bucket> | undefined;
@@ -64,10 +66,11 @@ export class MemoryRateLimitStore implements RateLimitStore {
       found[i] = bucket;
       levels[i] = units;
       times[i] = at;
-      if (units < b.windowMs) {
+      const need = b.windowMs * (b.tokens ?? 1);
+      if (units < need) {
         limitedBy ??= b.key;
         // From the caller's `now`: a clock behind the bucket's time waits for it too.
-        retryAfterMs = Math.max(retryAfterMs, Math.ceil((b.windowMs - units) / b.capacity + (at - now)));
+        retryAfterMs = Math.max(retryAfterMs, Math.ceil((need - units) / b.capacity + (at - now)));
       }
     }
     if (limitedBy !== undefined) {
@@ -78,7 +81,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     let remaining = Infinity;
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i]!;
-      const left = levels[i]! - b.windowMs;
+      const left = levels[i]! - b.windowMs * (b.tokens ?? 1);
       const existing = found[i];
       found[i] = undefined;
       if (existing) {

@@ -1,0 +1,202 @@
+import { PolicyAction, PolicyTrigger, type Operation } from '../actions.js';
+import { describe, ownBytes, ownKey, type BytesLike } from '../bytes.js';
+import type { AuditResult, BatchOperation, BucketRequest, RateLimitDecision } from '../contracts.js';
+import { normalizeContext, SET_VALUE } from '../context.js';
+import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
+import { DECISION, type DecisionContext } from '../events/decision-record.js';
+import { newDecisionId } from '../events/decision-id.js';
+import { STEP_AUDIT, STEP_HOOKS, STEP_STORAGE, STORAGE_ERROR, type Observation } from '../events/observation.js';
+import { requireCapability } from '../storage/supports.js';
+import { isThenable } from '../thenable.js';
+import { StepTimeout, type TimeoutStage } from '../timeouts.js';
+import type { Pipeline } from './pipeline.js';
+
+/** One operation of `policy.batch`: keys and values as bytes or text, like `put` and `delete`. */
+export type PolicyBatchOperation = { type: 'put'; key: BytesLike; value: BytesLike } | { type: 'del'; key: BytesLike };
+
+interface Step {
+  readonly operation: Operation;
+  readonly key: Buffer;
+  /** What is written: the private copy, or a before_write MODIFY's replacement. */
+  value: Buffer | null;
+  readonly ctx: DecisionContext;
+  readonly o: Observation | undefined;
+}
+
+/**
+ * `policy.batch`: all or nothing (docs/core.md). Rate-limit tokens for every operation in one
+ * `consume`; every operation's before-hooks; any refusal stores nothing; one atomic
+ * `store.batch`; then the after-hooks and one audit entry per operation, all with one batch id.
+ */
+export async function runBatch(p: Pipeline, operations: unknown, context: unknown): Promise<void> {
+  requireCapability(p.db, 'batch', 'policy.batch');
+  if (!Array.isArray(operations)) throw new TypeError(`operations must be an array, got ${describe(operations)}`);
+  const custom = normalizeContext(context);
+  const set = p.rules();
+  const observing = p.observing();
+  const batchId = newDecisionId(p.clock());
+  // Private copies of every key and value first: what the hooks approve is what is stored.
+  const steps: Step[] = new Array(operations.length);
+  for (let i = 0; i < operations.length; i++) {
+    const op: unknown = operations[i];
+    if (op === null || typeof op !== 'object') throw new TypeError(`operations[${i}] must be an object, got ${describe(op)}`);
+    const { type, key, value } = op as Record<string, unknown>;
+    if (type !== 'put' && type !== 'del') throw new TypeError(`operations[${i}].type must be 'put' or 'del', got ${describe(type)}`);
+    const k = ownKey(key, p.maxKeyBytes, `operations[${i}].key`);
+    const v = type === 'put' ? ownBytes(value, `operations[${i}].value`) : null;
+    const operation: Operation = type === 'put' ? 'write' : 'delete';
+    const o = observing ? p.observation(operation) : undefined;
+    const ctx = p.context(operation, k, v, custom, key, o);
+    if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = batchId;
+    steps[i] = { operation, key: k, value: v, ctx, o };
+  }
+  if (steps.length === 0) return;
+  let published = false;
+  try {
+    await admitAll(p, steps, batchId);
+    for (const s of steps) s.o?.enter(STEP_HOOKS);
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!;
+      const trigger = s.operation === 'write' ? PolicyTrigger.BEFORE_WRITE : PolicyTrigger.BEFORE_DELETE;
+      let decision;
+      try {
+        decision = p.evaluate(trigger, s.ctx, set);
+        if (decision instanceof Promise) decision = await decision;
+      } catch (error) {
+        return await hookFailed(p, steps, i, batchId, error);
+      }
+      if (decision.action === PolicyAction.DENY) return await refuse(p, steps, 'denied', ViolationCode.DENIED, { index: i, batchId });
+      if (decision.action === PolicyAction.MODIFY && s.operation === 'write' && decision.value !== undefined) s.value = decision.value;
+    }
+    const writes: BatchOperation[] = steps.map((s) => (s.operation === 'write' ? { type: 'put', key: s.key, value: s.value! } : { type: 'del', key: s.key }));
+    for (const s of steps) s.o?.enter(STEP_STORAGE);
+    try {
+      await p.deadlines.storage.race(p.db.batch!(writes));
+    } catch (error) {
+      if (error instanceof StepTimeout) return await refuse(p, steps, 'error', ViolationCode.TIMEOUT, { batchId, cause: error, stage: error.stage });
+      for (const s of steps) p.failing(s.ctx, 'error', STORAGE_ERROR);
+      for (const s of steps) await p.audit.recordQuietly(s.ctx, 'error');
+      throw error;
+    }
+    for (const s of steps) s.o?.enter(STEP_HOOKS);
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]!;
+      if (s.operation === 'write') s.ctx[SET_VALUE](s.value);
+      const trigger = s.operation === 'write' ? PolicyTrigger.AFTER_WRITE : PolicyTrigger.AFTER_DELETE;
+      try {
+        const after = p.evaluate(trigger, s.ctx, set);
+        if (after instanceof Promise) await after;
+      } catch (error) {
+        return await hookFailed(p, steps, i, batchId, error);
+      }
+    }
+    for (const s of steps) s.o?.enter(STEP_AUDIT);
+    for (const s of steps) {
+      const audited = p.audit.record(s.ctx, 'allowed');
+      if (audited !== undefined) await audited;
+    }
+    published = true;
+    for (const s of steps) if (s.o !== undefined) p.publish(s.o, false, undefined);
+  } catch (error) {
+    if (!published) for (const s of steps) if (s.o !== undefined) p.publish(s.o, true, error);
+    throw error;
+  }
+}
+
+/** Rule R7 across the batch: every applicable bucket, as many tokens as operations it applies to, in one call. */
+async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): Promise<void> {
+  const byKey = new Map<string, BucketRequest & { tokens: number }>();
+  for (const s of steps) {
+    for (const limit of p.limitsFor(s.operation)) {
+      const request = limit.request(s.ctx.custom);
+      const seen = byKey.get(request.key);
+      if (seen !== undefined) seen.tokens++;
+      else byKey.set(request.key, { key: request.key, capacity: request.capacity, windowMs: request.windowMs, tokens: 1 });
+    }
+  }
+  if (byKey.size === 0) return;
+  const buckets: BucketRequest[] = [];
+  let several = false;
+  for (const b of byKey.values()) {
+    if (b.tokens > 1) several = true;
+    // One token is the request every store understands.
+    buckets.push(b.tokens > 1 ? b : { key: b.key, capacity: b.capacity, windowMs: b.windowMs });
+  }
+  const store = p.rateLimitStore;
+  let decision: RateLimitDecision;
+  try {
+    if (several && store.supports?.tokens !== true) {
+      throw new TypeError('this batch takes several tokens from one bucket, and the rate-limit store does not declare supports.tokens');
+    }
+    const answer = store.consume(buckets, steps[0]!.ctx.timestamp);
+    decision = isThenable(answer) ? await p.deadlines.rateLimit.race(answer) : answer;
+  } catch (cause) {
+    if (cause instanceof StepTimeout) return refuse(p, steps, 'error', ViolationCode.TIMEOUT, { batchId, cause, stage: cause.stage });
+    return refuse(p, steps, 'error', ViolationCode.LIMITER_UNAVAILABLE, { batchId, cause });
+  }
+  if (typeof decision?.allowed !== 'boolean') {
+    return refuse(p, steps, 'error', ViolationCode.LIMITER_UNAVAILABLE, { batchId, cause: new TypeError(`rate-limit store answered ${describe(decision)}`) });
+  }
+  if (!decision.allowed) {
+    for (const s of steps) if (s.o !== undefined) s.o.rateLimit = decision;
+    return refuse(p, steps, 'rate_limited', ViolationCode.RATE_LIMITED, { batchId, retryAfterMs: decision.retryAfterMs });
+  }
+}
+
+interface Refusal {
+  batchId: string;
+  /** The refused operation; undefined when the whole batch was (rate limits, a store timeout). */
+  index?: number;
+  cause?: unknown;
+  retryAfterMs?: number;
+  stage?: TimeoutStage;
+}
+
+/**
+ * Nothing was stored (or, for a storage timeout, whether it was is unknown): one audit entry
+ * per operation with the batch's result, then a violation naming the refused operation.
+ */
+async function refuse(p: Pipeline, steps: readonly Step[], result: AuditResult, code: ViolationCode, r: Refusal): Promise<never> {
+  for (const s of steps) p.failing(s.ctx, result);
+  for (const s of steps) await p.audit.recordQuietly(s.ctx, result);
+  const s = steps[r.index ?? 0]!;
+  const decision = s.ctx[DECISION]();
+  const rule = code === ViolationCode.DENIED ? decision.decidedBy : undefined;
+  throw new PolicyViolation(code, violationMessage(code, s.operation), {
+    operation: s.operation,
+    key: s.ctx.keyText,
+    cause: r.cause,
+    retryAfterMs: r.retryAfterMs,
+    stage: r.stage,
+    decisionId: decision.id,
+    ruleId: rule?.id,
+    trigger: rule?.trigger,
+    pattern: rule?.pattern,
+    index: r.index,
+    batchId: r.batchId,
+  });
+}
+
+/**
+ * A hook of operation `index` failed: the engine already audited that operation `error`; the
+ * others get an `error` entry too, and the violation names the operation.
+ */
+async function hookFailed(p: Pipeline, steps: readonly Step[], index: number, batchId: string, error: unknown): Promise<never> {
+  for (let i = 0; i < steps.length; i++) if (i !== index) p.failing(steps[i]!.ctx, 'error');
+  for (let i = 0; i < steps.length; i++) if (i !== index) await p.audit.recordQuietly(steps[i]!.ctx, 'error');
+  if (!PolicyViolation.isPolicyViolation(error)) throw error;
+  throw new PolicyViolation(error.code, error.message, {
+    operation: error.operation,
+    key: error.key,
+    cause: error.cause,
+    retryAfterMs: error.retryAfterMs,
+    trigger: error.trigger,
+    pattern: error.pattern,
+    stage: error.stage,
+    ruleId: error.ruleId,
+    decisionId: error.decisionId,
+    index,
+    batchId,
+  });
+}
+

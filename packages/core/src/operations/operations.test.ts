@@ -1,0 +1,429 @@
+import { describe, expect, it, vi } from 'vitest';
+import { PolicyAction } from '../actions.js';
+import type { BatchOperation, KeyRange, KeyValueStore } from '../contracts.js';
+import { PolicyViolation, ViolationCode } from '../errors.js';
+import { PolicyEngine } from '../engine.js';
+import { MemoryStore } from '../memory/memory-store.js';
+import { NotSupportedError } from '../storage/supports.js';
+import type { DecisionEvent } from '../events/observation.js';
+
+const b = (s: string) => Buffer.from(s);
+
+async function seeded(keys: string[], options: ConstructorParameters<typeof PolicyEngine>[1] = {}) {
+  let now = 1_700_000_000_000;
+  const store = new MemoryStore();
+  for (const k of keys) await store.put(b(k), b(`v:${k}`));
+  const policy = new PolicyEngine(store, { clock: () => now, ...options });
+  return { store, policy, advance: (ms: number) => (now += ms) };
+}
+
+async function collect(it: AsyncIterable<{ key: Buffer; value: Buffer | undefined }>): Promise<[string, string | undefined][]> {
+  const out: [string, string | undefined][] = [];
+  for await (const e of it) out.push([e.key.toString(), e.value?.toString()]);
+  return out;
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+}
+
+/** A MemoryStore whose iterators are counted, to see them opened and closed. */
+function countingStore() {
+  const store = new MemoryStore();
+  const open = { now: 0, max: 0, pulled: 0 };
+  const iterator = store.iterator.bind(store);
+  store.iterator = (range: KeyRange) => {
+    const it = iterator(range);
+    open.now++;
+    open.max = Math.max(open.max, open.now);
+    const close = it.close.bind(it);
+    const nextv = it.nextv.bind(it);
+    it.nextv = async (n: number) => {
+      const got = await nextv(n);
+      open.pulled += got.length;
+      return got;
+    };
+    let closed = false;
+    it.close = async () => {
+      if (!closed) open.now--;
+      closed = true;
+      await close();
+    };
+    return it;
+  };
+  return { store, open };
+}
+
+describe('policy.scan', () => {
+  it('returns the entries in key order, leaving out keys before_read denies, and no trace of them', async () => {
+    const { policy } = await seeded(['a/1', 'a/2', 'a/secret', 'a/3', 'b/1']);
+    policy.beforeRead('a/secret', () => PolicyAction.DENY);
+    expect(await collect(policy.scan({ prefix: 'a/' }))).toEqual([
+      ['a/1', 'v:a/1'],
+      ['a/2', 'v:a/2'],
+      ['a/3', 'v:a/3'],
+    ]);
+    expect(await collect(policy.scan({ prefix: 'a/', reverse: true, limit: 2 }))).toEqual([
+      ['a/3', 'v:a/3'],
+      ['a/2', 'v:a/2'],
+    ]);
+  });
+
+  it('runs after_read per value: DENY leaves the entry out, MODIFY returns the replacement', async () => {
+    const { policy } = await seeded(['u/alice', 'u/bob', 'u/carol']);
+    policy.afterRead('u/bob', () => PolicyAction.DENY);
+    policy.afterRead('u/carol', (ctx) => {
+      ctx.modifiedValue = Buffer.from(`redacted(${ctx.value!.length})`);
+      return PolicyAction.MODIFY;
+    });
+    expect(await collect(policy.scan({ prefix: 'u/' }))).toEqual([
+      ['u/alice', 'v:u/alice'],
+      ['u/carol', 'redacted(9)'],
+    ]);
+    // Keys only: the after_read decision still applies (bob stays out), values are not returned.
+    expect(await collect(policy.scan({ prefix: 'u/', values: false }))).toEqual([
+      ['u/alice', undefined],
+      ['u/carol', undefined],
+    ]);
+  });
+
+  it('counts the limit in entries returned, not keys examined', async () => {
+    const { policy } = await seeded(['k1', 'k2', 'k3', 'k4']);
+    policy.beforeRead('k1', () => PolicyAction.DENY);
+    policy.beforeRead('k2', () => PolicyAction.DENY);
+    expect(await collect(policy.scan({ limit: 2 }))).toEqual([
+      ['k3', 'v:k3'],
+      ['k4', 'v:k4'],
+    ]);
+  });
+
+  it('is lazy and releases the store iterator on break, close() and abort', async () => {
+    const { store, open } = countingStore();
+    for (let i = 0; i < 1000; i++) await store.put(b(`k${String(i).padStart(4, '0')}`), b('v'));
+    const policy = new PolicyEngine(store);
+    const seen: string[] = [];
+    policy.beforeRead('*', (ctx) => {
+      seen.push(ctx.keyText);
+      return PolicyAction.ALLOW;
+    });
+    const scan = policy.scan();
+    expect(open.max).toBe(0); // nothing opened until the first pull
+    for await (const e of scan) if (e.key.toString() === 'k0002') break;
+    expect(open.now).toBe(0);
+    expect(seen).toEqual(['k0000', 'k0001', 'k0002']); // hooks ran only for what was pulled
+    expect(open.pulled).toBeLessThanOrEqual(64); // one chunk read, not the whole range
+    await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_closed' });
+
+    const two = policy.scan();
+    await two.next();
+    expect(open.now).toBe(1);
+    await two.close();
+    expect(open.now).toBe(0);
+
+    const controller = new AbortController();
+    const three = policy.scan({ signal: controller.signal });
+    await three.next();
+    controller.abort(new Error('stop'));
+    await expect(three.next()).rejects.toThrow('stop');
+    expect(open.now).toBe(0);
+  });
+
+  it('refuses a second pull while one is pending (iterator_busy)', async () => {
+    const { policy } = await seeded(['a', 'b']);
+    const scan = policy.scan();
+    const first = scan.next();
+    await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_busy' });
+    expect((await first)?.key.toString()).toBe('a');
+    await scan.close();
+  });
+
+  it('charges one read token per key examined and stops with rate_limited when none is left', async () => {
+    const { policy } = await seeded(['k1', 'k2', 'k3', 'k4', 'k5']);
+    policy.addRateLimit('read', { maxPerMinute: 3, scope: 'agent_id' }).enableAudit();
+    policy.beforeRead('k1', () => PolicyAction.DENY); // a denied key costs its token too, as a denied get does
+    const got: string[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const e of policy.scan({}, { agent_id: 'a' })) got.push(e.key.toString());
+      })(),
+    );
+    expect(got).toEqual(['k2', 'k3']);
+    expect(error).toBeInstanceOf(PolicyViolation);
+    expect((error as PolicyViolation).code).toBe(ViolationCode.RATE_LIMITED);
+    expect((error as PolicyViolation).key).toBe('k4');
+    // Another agent's bucket is untouched; this agent cannot read through get either.
+    expect(await collect(policy.scan({ limit: 1 }, { agent_id: 'b' }))).toEqual([['k2', 'v:k2']]);
+    await expect(policy.get('k5', { agent_id: 'a' })).rejects.toMatchObject({ code: 'rate_limited' });
+    const log = await policy.getAuditLog({ agentId: 'a' });
+    expect(log.map((e) => [e.key, e.result])).toEqual([
+      ['k1', 'denied'],
+      ['k2', 'allowed'],
+      ['k3', 'allowed'],
+      ['k4', 'rate_limited'],
+      ['k5', 'rate_limited'],
+    ]);
+  });
+
+  it('audits one entry per key examined, returned or withheld, with the scan id', async () => {
+    const { policy } = await seeded(['p/a', 'p/b', 'p/c']);
+    policy.enableAudit();
+    policy.beforeRead('p/b', () => PolicyAction.DENY, { id: 'no-b' });
+    policy.afterRead('p/c', () => PolicyAction.DENY, { id: 'hide-c' });
+    const scan = policy.scan({ prefix: 'p/' }, { agent_id: 'agent' });
+    expect(await collect(scan)).toEqual([['p/a', 'v:p/a']]);
+    expect([scan.returned, scan.withheld]).toEqual([1, 2]);
+    const log = await policy.getAuditLog();
+    expect(log.map((e) => [e.operation, e.key, e.result, e.ruleId, e.agentId])).toEqual([
+      ['read', 'p/a', 'allowed', null, 'agent'],
+      ['read', 'p/b', 'denied', 'no-b', 'agent'],
+      ['read', 'p/c', 'redacted', 'hide-c', 'agent'],
+    ]);
+    expect(new Set(log.map((e) => e.batchId))).toEqual(new Set([scan.batchId]));
+    expect(new Set(log.map((e) => e.decisionId)).size).toBe(3);
+  });
+
+  it('publishes one decision event per key examined', async () => {
+    const { policy } = await seeded(['a', 'b']);
+    policy.beforeRead('b', () => PolicyAction.DENY);
+    const events: DecisionEvent[] = [];
+    policy.onDecision((e) => events.push(e));
+    await collect(policy.scan());
+    expect(events.map((e) => [e.key, e.result, e.code])).toEqual([
+      ['a', 'allowed', null],
+      ['b', 'denied', null],
+    ]);
+  });
+
+  it('fails closed when a hook throws, and closes the store iterator', async () => {
+    const { store, open } = countingStore();
+    await store.put(b('a'), b('1'));
+    await store.put(b('b'), b('2'));
+    const policy = new PolicyEngine(store);
+    policy.afterRead('b', () => {
+      throw new Error('boom');
+    });
+    const scan = policy.scan();
+    expect((await scan.next())?.key.toString()).toBe('a');
+    await expect(scan.next()).rejects.toMatchObject({ code: 'hook_failed', key: 'b' });
+    expect(open.now).toBe(0);
+  });
+
+  it('throws NotSupportedError before anything runs when the store has no iterator', () => {
+    const store = new MemoryStore();
+    const bare: KeyValueStore = { get: (k) => store.get(k), put: (k, v) => store.put(k, v), delete: (k) => store.delete(k), close: () => store.close() };
+    const policy = new PolicyEngine(bare);
+    const hook = vi.fn(() => PolicyAction.ALLOW);
+    policy.beforeRead('*', hook);
+    expect(() => policy.scan()).toThrow(NotSupportedError);
+    expect(() => policy.scan()).toThrow(expect.objectContaining({ code: 'not_supported', capability: 'iterator' }));
+    expect(hook).not.toHaveBeenCalled();
+  });
+
+  it('validates the range and copies its bounds', async () => {
+    const { policy } = await seeded(['a', 'b', 'c']);
+    expect(() => policy.scan({ gt: 'a', gte: 'b' })).toThrow(/gt or gte/);
+    expect(() => policy.scan({ signal: 'no' as never })).toThrow(/range\.signal must be an AbortSignal/);
+    const gt = Buffer.from('a');
+    const scan = policy.scan({ gt });
+    gt.write('c');
+    expect(await collect(scan)).toEqual([
+      ['b', 'v:b'],
+      ['c', 'v:c'],
+    ]);
+  });
+});
+
+describe('policy.filterAllowed', () => {
+  it('returns the keys before_read allows, as given and in order, without storage, tokens or audit', async () => {
+    const store = new MemoryStore();
+    const get = vi.spyOn(store, 'get');
+    const iterator = vi.spyOn(store, 'iterator');
+    const policy = new PolicyEngine(store).enableAudit().addRateLimit('read', { maxPerMinute: 1 });
+    policy.beforeRead('private/**', () => PolicyAction.DENY);
+    policy.beforeRead('docs/*', (ctx) => (ctx.agentId === 'intern' ? PolicyAction.DENY : PolicyAction.ALLOW));
+    const candidate = Buffer.from('docs/x');
+    const keys = ['docs/a', 'private/b/c', 'public/d', candidate];
+    expect(await policy.filterAllowed(keys, { agent_id: 'lead' })).toEqual(['docs/a', 'public/d', candidate]);
+    expect((await policy.filterAllowed(keys, { agent_id: 'lead' }))[2]).toBe(candidate);
+    expect(await policy.filterAllowed(new Set(keys), { agent_id: 'intern' })).toEqual(['public/d']);
+    expect(get).not.toHaveBeenCalled();
+    expect(iterator).not.toHaveBeenCalled();
+    expect(await policy.getAuditLog()).toEqual([]);
+    // No token was taken: the single read token is still there.
+    await policy.get('public/d');
+    await expect(policy.get('public/d')).rejects.toMatchObject({ code: 'rate_limited' });
+  });
+
+  it('honours deny-by-default and fails closed on a failing hook', async () => {
+    const policy = new PolicyEngine(new MemoryStore(), { defaultDeny: true });
+    policy.load({ version: 1, rules: [{ id: 'pub', trigger: 'before_read', pattern: 'pub/*', effect: 'allow' }] });
+    expect(await policy.filterAllowed(['pub/a', 'other'])).toEqual(['pub/a']);
+    policy.beforeRead('pub/*', () => {
+      throw new Error('boom');
+    });
+    await expect(policy.filterAllowed(['pub/a'])).rejects.toMatchObject({ code: 'hook_failed' });
+    await expect(policy.filterAllowed('abc' as never)).rejects.toThrow(/keys must be an iterable/);
+    await expect(policy.filterAllowed([''])).rejects.toThrow(/keys\[0\] must not be empty/);
+  });
+});
+
+describe('policy.batch', () => {
+  it('stores every operation in one store.batch, applying MODIFY rewrites, audited per operation with one batch id', async () => {
+    const { store, policy } = await seeded(['old']);
+    const batch = vi.spyOn(store, 'batch');
+    const put = vi.spyOn(store, 'put');
+    policy.enableAudit();
+    policy.beforeWrite('tag/*', (ctx) => {
+      ctx.modifiedValue = Buffer.concat([ctx.value!, b('!')]);
+      return PolicyAction.MODIFY;
+    });
+    const after: string[] = [];
+    policy.afterWrite('**', (ctx) => (after.push(`${ctx.keyText}=${ctx.value}`), PolicyAction.ALLOW));
+    policy.afterDelete('*', (ctx) => (after.push(`-${ctx.keyText}`), PolicyAction.ALLOW));
+    await policy.batch(
+      [
+        { type: 'put', key: 'a', value: '1' },
+        { type: 'put', key: 'tag/b', value: '2' },
+        { type: 'del', key: 'old' },
+      ],
+      { agent_id: 'w' },
+    );
+    expect(batch).toHaveBeenCalledTimes(1);
+    expect(put).not.toHaveBeenCalled();
+    expect((await store.get(b('a')))?.toString()).toBe('1');
+    expect((await store.get(b('tag/b')))?.toString()).toBe('2!');
+    expect(await store.get(b('old'))).toBeNull();
+    expect(after).toEqual(['a=1', 'tag/b=2!', '-old']);
+    const log = await policy.getAuditLog();
+    expect(log.map((e) => [e.operation, e.key, e.result, e.agentId])).toEqual([
+      ['write', 'a', 'allowed', 'w'],
+      ['write', 'tag/b', 'allowed', 'w'],
+      ['delete', 'old', 'allowed', 'w'],
+    ]);
+    expect(log[0]!.batchId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set(log.map((e) => e.batchId)).size).toBe(1);
+  });
+
+  it('stores nothing when one operation is denied, and names it by index and key', async () => {
+    const { store, policy } = await seeded(['keep']);
+    const batch = vi.spyOn(store, 'batch');
+    policy.enableAudit();
+    policy.beforeDelete('keep', () => PolicyAction.DENY, { id: 'no-delete' });
+    const error = (await rejection(
+      policy.batch([
+        { type: 'put', key: 'x', value: '1' },
+        { type: 'del', key: 'keep' },
+        { type: 'put', key: 'y', value: '2' },
+      ]),
+    )) as PolicyViolation;
+    expect(error).toBeInstanceOf(PolicyViolation);
+    expect([error.code, error.index, error.key, error.operation, error.ruleId]).toEqual(['denied', 1, 'keep', 'delete', 'no-delete']);
+    expect(batch).not.toHaveBeenCalled();
+    expect(await store.get(b('x'))).toBeNull();
+    expect((await store.get(b('keep')))?.toString()).toBe('v:keep');
+    const log = await policy.getAuditLog();
+    expect(log.map((e) => [e.key, e.result])).toEqual([
+      ['x', 'denied'],
+      ['keep', 'denied'],
+      ['y', 'denied'],
+    ]);
+    expect(log.every((e) => e.batchId === error.batchId)).toBe(true);
+    expect(log[1]!.decisionId).toBe(error.decisionId);
+  });
+
+  it('stores nothing and audits error when the store batch fails; the store error escapes as itself', async () => {
+    const { store, policy } = await seeded([]);
+    policy.enableAudit();
+    const boom = new Error('disk full');
+    store.batch = async (_ops: readonly BatchOperation[]) => {
+      throw boom;
+    };
+    const after = vi.fn(() => PolicyAction.ALLOW);
+    policy.afterWrite('*', after);
+    expect(
+      await rejection(
+        policy.batch([
+          { type: 'put', key: 'a', value: '1' },
+          { type: 'put', key: 'b', value: '2' },
+        ]),
+      ),
+    ).toBe(boom);
+    expect(after).not.toHaveBeenCalled();
+    expect(await store.get(b('a'))).toBeNull();
+    expect((await policy.getAuditLog()).map((e) => e.result)).toEqual(['error', 'error']);
+  });
+
+  it('takes the tokens of every operation in one atomic consume (R7 across the batch)', async () => {
+    const { store, policy } = await seeded([]);
+    policy.enableAudit().addRateLimit('write', { maxPerMinute: 3, scope: 'agent_id' });
+    const ops = (n: number) => Array.from({ length: n }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value: 'v' }));
+    const error = (await rejection(policy.batch(ops(4), { agent_id: 'a' }))) as PolicyViolation;
+    expect(error.code).toBe('rate_limited');
+    expect(error.index).toBeUndefined();
+    expect(await store.get(b('k0'))).toBeNull();
+    // The refused batch took nothing: three single operations still pass.
+    await policy.batch(ops(2), { agent_id: 'a' });
+    await policy.put('z', 'v', { agent_id: 'a' });
+    await expect(policy.put('z', 'v', { agent_id: 'a' })).rejects.toMatchObject({ code: 'rate_limited' });
+    const results = (await policy.getAuditLog()).map((e) => e.result);
+    expect(results).toEqual(['rate_limited', 'rate_limited', 'rate_limited', 'rate_limited', 'allowed', 'allowed', 'allowed', 'rate_limited']);
+  });
+
+  it('fails closed when the rate-limit store cannot take several tokens at once', async () => {
+    const store = new MemoryStore();
+    const consume = vi.fn(() => ({ allowed: true, remaining: 9, retryAfterMs: 0 }));
+    const policy = new PolicyEngine(store, { rateLimitStore: { consume } }).addRateLimit('write', { maxPerMinute: 10 });
+    await policy.batch([{ type: 'put', key: 'one', value: 'v' }]);
+    expect(consume).toHaveBeenCalledTimes(1);
+    await expect(
+      policy.batch([
+        { type: 'put', key: 'a', value: 'v' },
+        { type: 'put', key: 'b', value: 'v' },
+      ]),
+    ).rejects.toMatchObject({ code: 'limiter_unavailable' });
+    expect(await store.get(b('a'))).toBeNull();
+  });
+
+  it('rejects with NotSupportedError before anything runs when the store has no batch', async () => {
+    const store = new MemoryStore();
+    const bare: KeyValueStore = { get: (k) => store.get(k), put: (k, v) => store.put(k, v), delete: (k) => store.delete(k), close: () => store.close() };
+    const policy = new PolicyEngine(bare).enableAudit();
+    const hook = vi.fn(() => PolicyAction.ALLOW);
+    policy.beforeWrite('*', hook);
+    await expect(policy.batch([{ type: 'put', key: 'a', value: 'v' }])).rejects.toMatchObject({ code: 'not_supported', capability: 'batch' });
+    expect(hook).not.toHaveBeenCalled();
+    expect(await policy.getAuditLog()).toEqual([]);
+  });
+
+  it('copies keys and values before any hook runs, and names bad operations by index', async () => {
+    const { store, policy } = await seeded([]);
+    const value = Buffer.from('safe');
+    policy.beforeWrite('*', async () => {
+      value.write('evil');
+      return PolicyAction.ALLOW;
+    });
+    await policy.batch([{ type: 'put', key: 'k', value }]);
+    expect((await store.get(b('k')))?.toString()).toBe('safe');
+    await expect(policy.batch([{ type: 'put', key: 'k' } as never])).rejects.toThrow(/operations\[0\]\.value/);
+    await expect(policy.batch([{ type: 'del', key: 'k' }, { type: 'nope', key: 'k' } as never])).rejects.toThrow(/operations\[1\]\.type/);
+  });
+
+  it('publishes one decision event per operation', async () => {
+    const { policy } = await seeded([]);
+    policy.beforeWrite('b', () => PolicyAction.DENY);
+    const events: DecisionEvent[] = [];
+    policy.onDecision((e) => events.push(e));
+    await policy.batch([{ type: 'put', key: 'a', value: '1' }]);
+    await policy.batch([{ type: 'put', key: 'a', value: '1' }, { type: 'put', key: 'b', value: '2' }]).catch(() => undefined);
+    expect(events.map((e) => [e.key, e.result, e.code])).toEqual([
+      ['a', 'allowed', null],
+      ['a', 'denied', 'denied'],
+      ['b', 'denied', 'denied'],
+    ]);
+  });
+});

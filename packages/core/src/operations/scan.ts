@@ -1,0 +1,190 @@
+import { PolicyAction, PolicyTrigger } from '../actions.js';
+import { describe } from '../bytes.js';
+import type { AuditResult, KeyRange, KeyValueEntry, KeyValueIterator } from '../contracts.js';
+import { SET_VALUE, type ContextMap } from '../context.js';
+import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
+import { DECISION } from '../events/decision-record.js';
+import { newDecisionId } from '../events/decision-id.js';
+import { STEP_AUDIT, STEP_HOOKS, type Observation } from '../events/observation.js';
+import type { RuleSet } from '../rules/rule-set.js';
+import { BaseKeyValueIterator } from '../storage/iterator.js';
+import type { RangeOptions } from '../storage/range.js';
+import { StepTimeout } from '../timeouts.js';
+import type { Pipeline } from './pipeline.js';
+
+/** The range of `policy.scan`, plus a signal that ends the scan when aborted. */
+export interface ScanOptions extends RangeOptions {
+  /** Aborting ends the scan: the next call rejects with the signal's reason and the store's iterator is closed. */
+  signal?: AbortSignal;
+}
+
+/** Entries read from the store per call: bounds what a scan holds, amortizes the store's calls. */
+const CHUNK = 64;
+const SKIP = Symbol('skip');
+
+/**
+ * What `policy.scan` returns: a {@link KeyValueIterator} over the entries the read policy lets
+ * through. Each key the store yields is one read decision — a rate-limit token, `before_read`,
+ * `after_read`, one audit entry and one decision event — exactly as `policy.get` of that key
+ * would be, except that a refusal leaves the key out instead of throwing. Lazy: it reads the
+ * store `CHUNK` entries at a time, and only as the caller pulls.
+ */
+export class PolicyScan extends BaseKeyValueIterator {
+  readonly #p: Pipeline;
+  readonly #range: KeyRange;
+  readonly #custom: ContextMap;
+  readonly #signal: AbortSignal | undefined;
+  readonly #set: RuleSet;
+  /** The id on every audit entry and event of this scan. */
+  readonly batchId: string;
+  #store: KeyValueIterator | undefined;
+  #buffer: KeyValueEntry[] = [];
+  #at = 0;
+  #ended = false;
+  /** Keys examined, returned and withheld so far. */
+  #returned = 0;
+  #withheld = 0;
+
+  constructor(p: Pipeline, range: KeyRange, custom: ContextMap, signal: AbortSignal | undefined) {
+    super(range.limit);
+    this.#p = p;
+    this.#range = range;
+    this.#custom = custom;
+    this.#signal = signal;
+    this.#set = p.rules();
+    this.batchId = newDecisionId(p.clock());
+  }
+
+  /** Entries returned to the caller so far. */
+  get returned(): number {
+    return this.#returned;
+  }
+
+  /** Keys left out so far (denied by `before_read`, withheld by `after_read`). */
+  get withheld(): number {
+    return this.#withheld;
+  }
+
+  protected async _next(): Promise<KeyValueEntry | undefined> {
+    try {
+      for (;;) {
+        this.#checkSignal();
+        const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
+        if (entry === undefined) return undefined;
+        const p = this.#p;
+        const value = p.observing() ? await p.observed('read', (o) => this.#read(entry, o)) : await this.#read(entry, undefined);
+        if (value === SKIP) {
+          this.#withheld++;
+          continue;
+        }
+        this.#returned++;
+        return { key: entry.key, value: this.#range.values ? value : undefined };
+      }
+    } catch (error) {
+      // Fail closed and let go of the store's cursor: nothing more comes out of this scan.
+      await this.close();
+      throw error;
+    }
+  }
+
+  protected async _close(): Promise<void> {
+    this.#buffer = [];
+    this.#at = 0;
+    const store = this.#store;
+    this.#store = undefined;
+    if (store !== undefined) await store.close();
+  }
+
+  #checkSignal(): void {
+    if (this.#signal?.aborted === true) throw this.#signal.reason;
+  }
+
+  /** The next chunk of the store's entries (its first call opens the store's iterator). */
+  async #pull(): Promise<KeyValueEntry | undefined> {
+    if (this.#ended) return undefined;
+    const p = this.#p;
+    // The limit counts entries returned, not examined: the store's iterator has none.
+    this.#store ??= p.db.iterator!({ ...this.#range, limit: Infinity, values: true });
+    let chunk: KeyValueEntry[];
+    try {
+      chunk = await this.#abortable(p.deadlines.storage.race(this.#store.nextv(CHUNK)));
+    } catch (error) {
+      if (error instanceof StepTimeout) {
+        throw new PolicyViolation(ViolationCode.TIMEOUT, violationMessage(ViolationCode.TIMEOUT, 'read'), { operation: 'read', key: '', cause: error, stage: error.stage, batchId: this.batchId });
+      }
+      // A store's error escapes as itself (rule E2).
+      throw error;
+    }
+    if (chunk.length === 0) {
+      this.#ended = true;
+      return undefined;
+    }
+    this.#buffer = chunk;
+    this.#at = 1;
+    return chunk[0];
+  }
+
+  /** `pending`, or the signal's reason as soon as it aborts. */
+  #abortable<T>(pending: PromiseLike<T>): PromiseLike<T> {
+    const signal = this.#signal;
+    if (signal === undefined) return pending;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * One key's read decision: the value to return, or SKIP when the policy withholds the entry.
+   * A rate limit with no token, a failing hook or an audit sink that cannot record throws.
+   */
+  async #read(entry: KeyValueEntry, o: Observation | undefined): Promise<Buffer | typeof SKIP> {
+    const p = this.#p;
+    const set = this.#set;
+    const key = entry.key;
+    const ctx = p.context('read', key, null, this.#custom, key, o);
+    if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
+    const admitted = p.admit(ctx);
+    if (admitted !== undefined) await admitted;
+    o?.enter(STEP_HOOKS);
+    let decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
+    if (decision instanceof Promise) decision = await decision;
+    let result: AuditResult = 'allowed';
+    let value: Buffer | typeof SKIP = SKIP;
+    if (decision.action === PolicyAction.DENY) {
+      result = 'denied';
+    } else {
+      const stored = entry.value;
+      if (!Buffer.isBuffer(stored)) throw new TypeError(`the store's iterator yielded ${describe(stored)} as the value of a key; expected a Buffer`);
+      value = stored;
+      ctx[SET_VALUE](stored);
+      let after = p.evaluate(PolicyTrigger.AFTER_READ, ctx, set);
+      if (after instanceof Promise) after = await after;
+      if (after.action === PolicyAction.DENY) {
+        // Withheld: not even the key is returned (get answers null; a scan has no null to give).
+        value = SKIP;
+        result = 'redacted';
+      } else if (after.action === PolicyAction.MODIFY) {
+        if (after.value !== undefined) value = after.value;
+        result = 'redacted';
+      }
+    }
+    if (o !== undefined) {
+      o.result = result;
+      o.enter(STEP_AUDIT);
+    }
+    const audited = p.audit.record(ctx, result);
+    if (audited !== undefined) await audited;
+    return value;
+  }
+}
