@@ -3,7 +3,6 @@ import { showBytes, toBytes } from './bytes.js';
 import type { AuditSetup, Case, HookSpec, RateLimitSpec, Step } from './case-types.js';
 import { checkAuditEntries, checkEvaluation, checkOutcome, type Actual } from './expect.js';
 import { compileHandler, type Recorder } from './handlers.js';
-import { FileAuditSink } from '@sochdb-policy/audit-file';
 
 /** The adapters one case runs on, fresh for this case. */
 export interface CaseEnvironment {
@@ -48,9 +47,10 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
     return `setup failed: ${String(error)}`;
   }
 
-  // Decision fields are compared where the sink keeps them: the engine's own log, a
-  // MemoryAuditSink and the audit file (format 2). audit-postgres stores the seed fields only.
-  const decisionFields = env.auditSink === undefined || env.auditSink instanceof MemoryAuditSink || env.auditSink instanceof FileAuditSink;
+  // Decision fields are compared where the sink says it keeps them (supports.decisionFields:
+  // the engine's own log, MemoryAuditSink, the audit file from format 2); others keep the seed's
+  // fields only. Asked of the sink, so the published suite needs none of this repo's adapters.
+  const decisionFields = env.auditSink === undefined || env.auditSink.supports?.decisionFields === true;
   let lastViolation: PolicyViolation | undefined;
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i]!;

@@ -44,7 +44,7 @@ function realPath(path: string): string {
  */
 export class FileAuditSink implements AuditSink {
   /** Capability `stream`: {@link entries}. */
-  readonly supports = { stream: true } as const;
+  readonly supports = { stream: true, decisionFields: true } as const;
   /** Absolute path of the active file, its directory resolved (no symlinks). */
   readonly path: string;
   readonly durability: Durability;

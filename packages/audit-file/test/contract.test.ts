@@ -20,6 +20,6 @@ for (const [name, options] of variants) {
       await sink.close?.();
       return FileAuditSink.open(path, options);
     },
-    supports: { stream: true },
+    supports: { stream: true, decisionFields: true },
   });
 }

@@ -139,6 +139,12 @@ export interface AuditSink {
 export interface AuditSinkSupports {
   /** Streaming reads: `entries(query)`. */
   stream: boolean;
+  /**
+   * The sink keeps the engine's decision fields (`decisionId`, `ruleId`, `appliedRules`,
+   * `shadowRuleId`, `shadowAction`) and returns them from `query`; a sink without it keeps the
+   * seed's fields only (rule A2).
+   */
+  decisionFields: boolean;
 }
 
 /** Filters and position of `AuditSink.entries`: the filters of {@link AuditQuery}, no default limit. */

@@ -6,10 +6,10 @@ export type AuditSinkCapabilities = NonNullable<AuditSink['supports']>;
 
 /**
  * The capabilities of `sink` as booleans. A capability counts only when the sink declares it
- * in `supports` and has the method (`stream`: `entries`).
+ * in `supports` and, where it has one, has the method (`stream`: `entries`).
  */
-export function auditSinkSupports(sink: AuditSink): { stream: boolean } {
-  return { stream: sink.supports?.stream === true && typeof sink.entries === 'function' };
+export function auditSinkSupports(sink: AuditSink): { stream: boolean; decisionFields: boolean } {
+  return { stream: sink.supports?.stream === true && typeof sink.entries === 'function', decisionFields: sink.supports?.decisionFields === true };
 }
 
 /** Options of {@link runAuditSinkSuite}; `S` is the sink class the factory makes, which `reopen` sees. */
@@ -43,7 +43,7 @@ function entry(i: number, over: Partial<AuditEntry> = {}): AuditEntry {
  * a test file run by vitest (3 or later, a peer dependency you install).
  */
 export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, reopen, name = 'AuditSink', supports = {} }: AuditSinkSuiteOptions<S>): void {
-  const expected = { stream: supports.stream === true };
+  const expected = { stream: supports.stream === true, decisionFields: supports.decisionFields === true };
   describe(`${name} contract`, () => {
     let open: AuditSink[] = [];
     const make = async (): Promise<S> => {
@@ -120,6 +120,28 @@ export function runAuditSinkSuite<S extends AuditSink = AuditSink>({ factory, re
     it('declares exactly the capabilities the suite was told (supports)', async () => {
       expect(auditSinkSupports(await make())).toEqual(expected);
     });
+
+    if (expected.decisionFields) {
+      it('keeps the decision fields and returns them from query (supports.decisionFields)', async () => {
+        const sink = await make();
+        const decided: AuditEntry = {
+          timestamp: 1_700_000_000_000,
+          operation: 'write',
+          key: 'system/config',
+          agentId: 'rogue',
+          sessionId: null,
+          result: 'denied',
+          decisionId: '0190a2b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b',
+          ruleId: 'block-system-writes',
+          appliedRules: ['log-writes', 'block-system-writes'],
+          shadowRuleId: 'stricter-writes',
+          shadowAction: 'deny',
+        };
+        await sink.append(decided);
+        const [got] = await sink.query({ ruleId: 'block-system-writes' });
+        expect(got).toMatchObject(decided);
+      });
+    }
 
     if (expected.stream) {
       const all = async (sink: AuditSink, q: Parameters<NonNullable<AuditSink['entries']>>[0] = {}) => {

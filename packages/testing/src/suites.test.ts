@@ -3,8 +3,8 @@ import { runAuditSinkSuite, runKeyValueStoreSuite, runRateLimitStoreSuite } from
 
 // The in-memory implementations of core keep every contract.
 runKeyValueStoreSuite({ name: 'MemoryStore', factory: () => new MemoryStore(), supports: { iterator: true, batch: true } });
-runAuditSinkSuite({ name: 'MemoryAuditSink', factory: () => new MemoryAuditSink(), supports: { stream: true } });
-runAuditSinkSuite({ name: 'MemoryAuditSink, small ring', factory: () => new MemoryAuditSink({ maxEntries: 300 }), supports: { stream: true } });
+runAuditSinkSuite({ name: 'MemoryAuditSink', factory: () => new MemoryAuditSink(), supports: { stream: true, decisionFields: true } });
+runAuditSinkSuite({ name: 'MemoryAuditSink, small ring', factory: () => new MemoryAuditSink({ maxEntries: 300 }), supports: { stream: true, decisionFields: true } });
 runRateLimitStoreSuite({ name: 'MemoryRateLimitStore', factory: () => new MemoryRateLimitStore(), peek: true });
 
 /**
@@ -54,7 +54,7 @@ runKeyValueStoreSuite({
 class LabelledSink extends MemoryAuditSink {
   readonly label = 'labelled';
 }
-runAuditSinkSuite({ name: 'an AuditSink subclass', factory: () => new LabelledSink(), reopen: (sink) => (sink.label === 'labelled' ? sink : new LabelledSink()), supports: { stream: true } });
+runAuditSinkSuite({ name: 'an AuditSink subclass', factory: () => new LabelledSink(), reopen: (sink) => (sink.label === 'labelled' ? sink : new LabelledSink()), supports: { stream: true, decisionFields: true } });
 
 // A sink without the capability: the suite checks it declares none.
 runAuditSinkSuite({ name: 'a query-only AuditSink', factory: () => { const m = new MemoryAuditSink(); return { append: (e) => m.append(e), query: (q) => m.query(q) }; } });

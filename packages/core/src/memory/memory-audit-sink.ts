@@ -25,7 +25,7 @@ export function assertMaxEntries(value: unknown, name = 'maxEntries'): number {
  * arrive, so a large `maxEntries` costs memory only for entries really held.
  */
 export class MemoryAuditSink implements AuditSink {
-  readonly supports = { stream: true } as const;
+  readonly supports = { stream: true, decisionFields: true } as const;
   #ring: AuditEntry[] = [];
   #capacity: number;
   #next = 0;
