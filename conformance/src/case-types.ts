@@ -57,6 +57,8 @@ export interface ViolationExpectation {
   code: 'denied' | 'rate_limited' | 'hook_failed' | 'limiter_unavailable' | 'audit_unavailable';
   /** The seed SDKs' message (rule E1), where they have one. */
   message?: string;
+  /** For `batch`: the index of the refused operation (rule M6); checked only when given. */
+  index?: number;
 }
 
 /** A recorded handler call: its name, or its name with what it saw. */
@@ -99,6 +101,11 @@ export interface AuditEntryExpectation {
   shadow_rule_id?: string | null;
   /** Whether the entry has a decision id, and whether it equals the previous step's violation's. */
   decision_id?: 'present' | 'same_as_violation';
+  /**
+   * A label for the entry's `batchId` (one scan or batch, rules M4, M6): entries with the same
+   * label must share one id, different labels different ids. Checked where the sink keeps it.
+   */
+  batch?: string;
 }
 
 export interface AuditQuerySpec {
@@ -108,6 +115,38 @@ export interface AuditQuerySpec {
 }
 
 export type Context = Record<string, unknown>;
+
+/** The range of a `scan` step (docs/core.md): bounds and prefix as bytes. */
+export interface ScanRangeSpec {
+  gt?: BytesSpec;
+  gte?: BytesSpec;
+  lt?: BytesSpec;
+  lte?: BytesSpec;
+  prefix?: BytesSpec;
+  limit?: number;
+  reverse?: boolean;
+  values?: boolean;
+}
+
+/** One entry a scan returns; `value` null when the range asked for keys only. */
+export interface ScanEntryExpectation {
+  key: BytesSpec;
+  value: BytesSpec | null;
+}
+
+/**
+ * What a `scan` step must produce: the entries returned, in order, and how the scan ended —
+ * at its end (or after `take` entries, the caller leaving early) unless `violation` or
+ * `error` says it failed after those entries.
+ */
+export interface ScanExpectation {
+  entries: ScanEntryExpectation[];
+  violation?: ViolationExpectation;
+  error?: 'storage';
+  calls?: CallExpectation[];
+}
+
+export type BatchOperationSpec = { type: 'put'; key: BytesSpec; value: BytesSpec } | { type: 'del'; key: BytesSpec };
 
 export type Step =
   | { op: 'put'; key: BytesSpec; value: BytesSpec; context?: Context; expect: Outcome }
@@ -121,6 +160,9 @@ export type Step =
   | { op: 'enable_audit'; max_entries?: number; expect?: Outcome }
   | { op: 'disable_audit' }
   | { op: 'close_storage' }
+  | { op: 'scan'; range?: ScanRangeSpec; context?: Context; take?: number; expect: ScanExpectation }
+  | { op: 'filter_allowed'; keys: BytesSpec[]; context?: Context; expect: { keys: BytesSpec[] } | Outcome }
+  | { op: 'batch'; operations: BatchOperationSpec[]; context?: Context; expect: Outcome }
   | { op: 'evaluate'; operation: 'read' | 'write' | 'delete'; key: BytesSpec; value?: BytesSpec; context?: Context; trigger?: Trigger; expect: EvaluateExpectation };
 
 export interface Case {
@@ -133,8 +175,10 @@ export interface Case {
    * Capabilities the case needs beyond the seed's API. `policy_documents`: rules as data,
    * composition modes, decision ids and `evaluate` (the TypeScript target); the Python, Go and
    * Node SDKs have none, and runners without it report the case as unsupported.
+   * `scan_batch`: `scan`, `filter_allowed` and `batch` steps (docs/core.md); no reference SDK
+   * has them under policy.
    */
-  requires?: 'policy_documents'[];
+  requires?: ('policy_documents' | 'scan_batch')[];
 }
 
 export interface PatternRow {

@@ -1,7 +1,7 @@
-import { MemoryAuditSink, PolicyEngine, PolicyTrigger, PolicyViolation, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore } from '@sochdb-policy/core';
+import { MemoryAuditSink, PolicyEngine, PolicyTrigger, PolicyViolation, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore, type ScanOptions } from '@sochdb-policy/core';
 import { showBytes, toBytes } from './bytes.js';
-import type { AuditSetup, Case, HookSpec, RateLimitSpec, Step } from './case-types.js';
-import { checkAuditEntries, checkEvaluation, checkOutcome, type Actual } from './expect.js';
+import type { AuditSetup, Case, HookSpec, RateLimitSpec, ScanRangeSpec, Step } from './case-types.js';
+import { checkAuditEntries, checkEvaluation, checkKeys, checkOutcome, checkScan, type Actual } from './expect.js';
 import { compileHandler, type Recorder } from './handlers.js';
 
 /** The adapters one case runs on, fresh for this case. */
@@ -24,6 +24,25 @@ export function sizesAuditLog(c: Case): boolean {
 /** Whether a case expects `evaluate` to answer for the rate limits, which needs the store's optional `peek`. */
 export function peeksRateLimits(c: Case): boolean {
   return c.steps.some((s) => s.op === 'evaluate' && (s.expect.rate_limit === 'admitted' || s.expect.rate_limit === 'limited'));
+}
+
+/** The store capabilities a case's steps need (`scan`: iterator, `batch`: batch). */
+export function storeCapabilities(c: Case): ('iterator' | 'batch')[] {
+  const out = new Set<'iterator' | 'batch'>();
+  for (const s of c.steps) {
+    if (s.op === 'scan') out.add('iterator');
+    if (s.op === 'batch') out.add('batch');
+  }
+  return [...out];
+}
+
+/**
+ * Whether a case takes several tokens from one bucket in one call (a `batch` of two or more
+ * operations under a rate limit, rule M7), which needs the store's optional `supports.tokens`.
+ */
+export function takesSeveralTokens(c: Case): boolean {
+  const limited = (c.setup?.rate_limits?.length ?? 0) > 0 || c.steps.some((s) => s.op === 'add_rate_limit');
+  return limited && c.steps.some((s) => s.op === 'batch' && s.operations.length > 1);
 }
 
 /**
@@ -51,6 +70,8 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
   // the engine's own log, MemoryAuditSink, the audit file from format 2); others keep the seed's
   // fields only. Asked of the sink, so the published suite needs none of this repo's adapters.
   const decisionFields = env.auditSink === undefined || env.auditSink.supports?.decisionFields === true;
+  // Batch ids (scan, batch) are kept by the in-memory sinks; the file format has no field for them yet.
+  const batchFields = env.auditSink === undefined || env.auditSink instanceof MemoryAuditSink;
   let lastViolation: PolicyViolation | undefined;
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i]!;
@@ -77,8 +98,34 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
         const actual = await attempt(() =>
           engine.getAuditLog({ limit: q.limit, agentId: q.agent_id, operation: q.operation as AuditEntry['operation'] | undefined }),
         );
-        if ('entries' in step.expect) failure = checkAuditEntries(step.expect.entries, actual, decisionFields, lastViolation?.decisionId);
+        if ('entries' in step.expect) failure = checkAuditEntries(step.expect.entries, actual, decisionFields, lastViolation?.decisionId, batchFields);
         else failure = checkOutcome(step.expect, actual, recorder);
+        break;
+      }
+      case 'scan': {
+        const entries: { key: Buffer; value: Buffer | undefined }[] = [];
+        const end = await attempt(async () => {
+          const scan = engine.scan(scanRange(step.range), step.context as PolicyCallContext | undefined);
+          // `take`: the caller leaves early, as `break` does (rule M4).
+          for await (const entry of scan) {
+            entries.push(entry);
+            if (step.take !== undefined && entries.length >= step.take) break;
+          }
+        });
+        if (!end.ok && end.error instanceof PolicyViolation) lastViolation = end.error;
+        failure = checkScan(step.expect, entries, end, recorder);
+        break;
+      }
+      case 'filter_allowed': {
+        const actual = await attempt(() => engine.filterAllowed(step.keys.map(toBytes), step.context as PolicyCallContext | undefined));
+        failure = 'keys' in step.expect ? checkKeys(step.expect.keys, actual) : checkOutcome(step.expect, actual, recorder);
+        break;
+      }
+      case 'batch': {
+        const operations = step.operations.map((o) => (o.type === 'put' ? { type: 'put' as const, key: toBytes(o.key), value: toBytes(o.value) } : { type: 'del' as const, key: toBytes(o.key) }));
+        const actual = await attempt(() => engine.batch(operations, step.context as PolicyCallContext | undefined));
+        if (!actual.ok && actual.error instanceof PolicyViolation) lastViolation = actual.error;
+        failure = checkOutcome(step.expect, actual, recorder);
         break;
       }
       case 'evaluate': {
@@ -121,6 +168,14 @@ async function operation(engine: PolicyEngine, step: OperationStep, recorder: Re
     case 'enable_audit':
       return void configureAudit(engine, step.max_entries === undefined ? true : { max_entries: step.max_entries }, ownSink);
   }
+}
+
+function scanRange(range: ScanRangeSpec | undefined): ScanOptions {
+  if (range === undefined) return {};
+  const out: ScanOptions = { limit: range.limit, reverse: range.reverse, values: range.values };
+  for (const bound of ['gt', 'gte', 'lt', 'lte', 'prefix'] as const) if (range[bound] !== undefined) out[bound] = toBytes(range[bound]);
+  for (const name of Object.keys(out) as (keyof ScanOptions)[]) if (out[name] === undefined) delete out[name];
+  return out;
 }
 
 function register(engine: PolicyEngine, hook: HookSpec, recorder: Recorder): void {

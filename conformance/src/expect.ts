@@ -1,6 +1,6 @@
 import { isDecisionId, PolicyViolation, type AuditEntry, type EvaluationAnswer } from '@sochdb-policy/core';
 import { sameBytes, showBytes, showSpec, toBytes } from './bytes.js';
-import type { AuditEntryExpectation, CallExpectation, EvaluateExpectation, Outcome } from './case-types.js';
+import type { AuditEntryExpectation, BytesSpec, CallExpectation, EvaluateExpectation, Outcome, ScanExpectation } from './case-types.js';
 import type { Recorder } from './handlers.js';
 
 export type Actual = { ok: true; result: unknown } | { ok: false; error: unknown };
@@ -69,6 +69,7 @@ function checkMain(expect: Outcome, actual: Actual): string | undefined {
     if (actual.error.code !== want.code || (want.message !== undefined && actual.error.message !== want.message)) {
       return `expected ${wanted}, got ${showActual(actual)}`;
     }
+    if (want.index !== undefined && actual.error.index !== want.index) return `expected the violation to name operation ${want.index}, got ${String(actual.error.index)}`;
     return undefined;
   }
   if (expect.error) {
@@ -103,12 +104,28 @@ function checkCalls(expected: readonly CallExpectation[], calls: Recorder['calls
 }
 
 /** Audit entries compare field by field and in order; timestamps never (A4). */
-export function checkAuditEntries(expected: readonly AuditEntryExpectation[], actual: Actual, decisionFields = false, violationId?: string): string | undefined {
+export function checkAuditEntries(
+  expected: readonly AuditEntryExpectation[],
+  actual: Actual,
+  decisionFields = false,
+  violationId?: string,
+  batchFields = false,
+): string | undefined {
   if (!actual.ok) return `expected audit entries, got ${showActual(actual)}`;
   const entries = actual.result as AuditEntry[];
   for (let i = 1; i < entries.length; i++) {
     if (!(entries[i - 1]!.timestamp <= entries[i]!.timestamp)) return `audit entries out of order at ${i + 1}: timestamps ${entries[i - 1]!.timestamp}, ${entries[i]!.timestamp}`;
   }
+  // Batch ids as the expectation's labels: the first entry with an id gives it its label.
+  const labels = new Map<string, string>();
+  const batchLabel = (id: string, wanted: string): string => {
+    const known = labels.get(id);
+    if (known !== undefined) return known;
+    // A label already given to another id: this id is a different batch.
+    const label = [...labels.values()].includes(wanted) ? `another batch than ${wanted}` : wanted;
+    labels.set(id, label);
+    return label;
+  };
   const got = entries.map((e, i) => {
     const out: Record<string, unknown> = { operation: e.operation, key: e.key, agent_id: e.agentId, session_id: e.sessionId, result: e.result };
     const x = expected[i];
@@ -119,6 +136,7 @@ export function checkAuditEntries(expected: readonly AuditEntryExpectation[], ac
       if (x.decision_id === 'present') out.decision_id = isDecisionId(e.decisionId) ? 'present' : e.decisionId;
       if (x.decision_id === 'same_as_violation') out.decision_id = e.decisionId !== undefined && e.decisionId === violationId ? 'same_as_violation' : e.decisionId;
     }
+    if (batchFields && x?.batch !== undefined) out.batch = e.batchId === undefined ? null : batchLabel(e.batchId, x.batch);
     return out;
   });
   const want = expected.map((e) => {
@@ -129,8 +147,27 @@ export function checkAuditEntries(expected: readonly AuditEntryExpectation[], ac
       if (e.shadow_rule_id !== undefined) out.shadow_rule_id = e.shadow_rule_id;
       if (e.decision_id !== undefined) out.decision_id = e.decision_id;
     }
+    if (batchFields && e.batch !== undefined) out.batch = e.batch;
     return out;
   });
   if (JSON.stringify(got) === JSON.stringify(want)) return undefined;
   return `expected audit entries ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
+}
+
+/** A scan's entries and ending against its expectation. */
+export function checkScan(expect: ScanExpectation, entries: readonly { key: Buffer; value: Buffer | undefined }[], end: Actual, recorder: Recorder): string | undefined {
+  const got = entries.map((e) => `${showBytes(e.key)}=${e.value === undefined ? 'null' : showBytes(e.value)}`);
+  const want = expect.entries.map((e) => `${showSpec(e.key)}=${e.value === null ? 'null' : showSpec(e.value)}`);
+  if (JSON.stringify(got) !== JSON.stringify(want)) return `expected entries ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
+  const ending: Outcome = expect.violation !== undefined ? { violation: expect.violation } : expect.error !== undefined ? { error: expect.error } : { ok: true };
+  const diff = checkOutcome({ ...ending, calls: expect.calls }, end, recorder);
+  return diff === undefined ? undefined : `after the entries: ${diff}`;
+}
+
+/** The keys `filter_allowed` answered against the expected ones. */
+export function checkKeys(expected: readonly BytesSpec[], actual: Actual): string | undefined {
+  if (!actual.ok) return `expected keys, got ${showActual(actual)}`;
+  const got = (actual.result as Buffer[]).map((k) => showBytes(k));
+  const want = expected.map((k) => showSpec(k));
+  return JSON.stringify(got) === JSON.stringify(want) ? undefined : `expected keys ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
 }

@@ -1,6 +1,7 @@
 import type { Combination } from './adapter-types.js';
 import type { Case } from './case-types.js';
-import { executeCase, peeksRateLimits, sizesAuditLog } from './execute.js';
+import { storeSupports } from '@sochdb-policy/core';
+import { executeCase, peeksRateLimits, sizesAuditLog, storeCapabilities, takesSeveralTokens } from './execute.js';
 
 export interface CaseOutcome {
   id: string;
@@ -49,10 +50,21 @@ export async function runCombination(combination: Combination, cases: readonly C
       }
       const store = await storage.open(n);
       const rateLimitStore = await rateLimits.open(n);
+      const lacking = storeCapabilities(c).filter((capability) => !storeSupports(store)[capability]);
+      if (lacking.length > 0) {
+        await store.close();
+        await rateLimitStore.close?.();
+        return { id: c.id, status: 'not-applicable', detail: `storage=${combination.storage.name} has no ${lacking.join(', ')} capability (M1, M6)` };
+      }
       if (typeof rateLimitStore.peek !== 'function' && peeksRateLimits(c)) {
         await store.close();
         await rateLimitStore.close?.();
         return { id: c.id, status: 'not-applicable', detail: `rate-limits=${combination.rateLimits.name} has no peek capability (D9)` };
+      }
+      if (rateLimitStore.supports?.tokens !== true && takesSeveralTokens(c)) {
+        await store.close();
+        await rateLimitStore.close?.();
+        return { id: c.id, status: 'not-applicable', detail: `rate-limits=${combination.rateLimits.name} cannot take several tokens at once (M7, supports.tokens)` };
       }
       const auditSink = await audit.open(n);
       let detail: string | undefined;

@@ -57,6 +57,16 @@ describe.skipIf(noPython !== undefined)(`Python runner (runners/python/run.py, s
     expect(status).toBe(0);
   });
 
+  it('reports a case with step types it does not drive (scan, batch) as unsupported, never crashing', () => {
+    const scan = { ...passing, id: 'probe/scan', steps: [{ op: 'scan', expect: { entries: [] } }] };
+    const batch = { ...passing, id: 'probe/batch', steps: [{ op: 'batch', operations: [], expect: { ok: true } }] };
+    const { status, out } = run('--module', 'sochdb_target', '--cases', caseFolder([passing, scan, batch]), '-v');
+    expect(out).toContain('probe/scan: unsupported (step types scan)');
+    expect(out).toContain('probe/batch: unsupported (step types batch)');
+    expect(out).toContain('1 passed, 0 failed, 2 unsupported');
+    expect(status).toBe(0);
+  });
+
   it('registers hooks as the seed does, with the decorator: sochdb_target refuses the two-argument form', () => {
     // sochdb_target, like the Python SDK, has before_write(pattern) -> decorator and nothing else,
     // so the run above can only pass if run.py registers `engine.before_write(pattern)(handler)`.

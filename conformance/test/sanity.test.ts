@@ -22,6 +22,8 @@ const REFERENCE_RULE_IDS = [
   ...['A1', 'A2', 'A3', 'A4', 'E1', 'E2', 'X1', 'X2', 'K1'],
   // Rules as data (docs/policy-documents.md).
   ...Array.from({ length: 10 }, (_, i) => `D${i + 1}`),
+  // Scans, batches and retrieval filtering (issue 14).
+  ...Array.from({ length: 8 }, (_, i) => `M${i + 1}`),
 ];
 
 function duplicates(values: readonly string[]): string[] {
@@ -154,12 +156,12 @@ function referenceMatch(sdk: Sdk, pattern: string, key: Buffer): boolean | 'erro
 
 const REPO = join(ROOT, '..');
 const SEMANTICS = join(REPO, 'docs', 'semantics.md');
-/** A rule id: O, H, C, P, R, A, E, X, K or SP and a number from 1 (C0-style names are not ids). */
-const RULE_ID = /\b(?:SP|[OHCPRAEXKD])[1-9]\d?\b/g;
+/** A rule id: O, H, C, P, R, A, E, X, K, D, M or SP and a number from 1 (C0-style names are not ids). */
+const RULE_ID = /\b(?:SP|[OHCPRAEXKDM])[1-9]\d?\b/g;
 
 /** Ids with an anchor (`<a id="P3"></a>`) in docs/semantics.md. */
 function documentedIds(markdown: string): Set<string> {
-  return new Set([...markdown.matchAll(/<a id="((?:SP|[OHCPRAEXKD])[1-9]\d?)"><\/a>/g)].map((m) => m[1]!));
+  return new Set([...markdown.matchAll(/<a id="((?:SP|[OHCPRAEXKDM])[1-9]\d?)"><\/a>/g)].map((m) => m[1]!));
 }
 
 /** Every file that may cite a rule id: the conformance suite, the docs, the package sources. */
