@@ -13,5 +13,10 @@ declare module '@nxtedition/rocksdb' {
     del(key: Buffer, options?: Encodings & { sync?: boolean }): Promise<void>;
     batch(operations: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[], options?: Encodings & { sync?: boolean }): Promise<void>;
     getMany(keys: Buffer[], options?: Encodings): Promise<(Buffer | undefined)[]>;
+    iterator(options?: Encodings & { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number }): RocksIterator;
+  }
+  export interface RocksIterator {
+    nextv(size: number): Promise<[Buffer, Buffer][]>;
+    close(): Promise<void>;
   }
 }

@@ -5,6 +5,7 @@ import { benchLimiterMemory, type MemoryBenchOptions } from './memory.js';
 import { benchPatterns, type PatternBenchOptions } from './patterns.js';
 import type { Row } from './row.js';
 import { benchRules, type RulesBenchOptions } from './rules.js';
+import { benchScanBatch, type ScanBatchBenchOptions } from './scan-batch.js';
 
 export interface SuiteOptions {
   facade: FacadeBenchOptions;
@@ -13,6 +14,7 @@ export interface SuiteOptions {
   limiter: LimiterBenchOptions;
   memory: MemoryBenchOptions;
   rules: RulesBenchOptions;
+  scanBatch: ScanBatchBenchOptions;
 }
 
 /** What `pnpm bench` runs: enough rounds that medians hold on a shared two-core machine. */
@@ -23,6 +25,7 @@ export const FULL: SuiteOptions = {
   limiter: { ops: 50_000, rounds: 15, agents: 1000 },
   memory: { agents: 1_000_000 },
   rules: { ops: 20_000, rounds: 15, sizes: [10, 10_000], conditioned: 20 },
+  scanBatch: { keys: 100_000, rounds: 7, batch: 1000, batches: 20, filterKeys: 100_000, patterns: 1000 },
 };
 
 /** A few iterations of everything, for the smoke test: it checks that the benchmarks run. */
@@ -33,6 +36,7 @@ export const QUICK: SuiteOptions = {
   limiter: { ops: 20, rounds: 1, agents: 4 },
   memory: { agents: 2000, inProcess: true },
   rules: { ops: 20, rounds: 1, sizes: [10, 100], conditioned: 4 },
+  scanBatch: { keys: 200, rounds: 1, batch: 10, batches: 2, filterKeys: 100, patterns: 10 },
 };
 
 /** Runs the benchmarks (or those whose name starts with one of `only`, such as `1` or `4. rate limiter memory`). */
@@ -45,6 +49,7 @@ export async function runSuite(options: SuiteOptions, log: (line: string) => voi
     ['4. rate limiter', () => benchLimiter(options.limiter)],
     ['4. rate limiter memory', () => benchLimiterMemory(options.memory)],
     ['5. declarative rules', () => benchRules(options.rules)],
+    ['6. scans and batches', () => benchScanBatch(options.scanBatch)],
   ];
   for (const [name, step] of steps) {
     if (only && !only.some((prefix) => name.startsWith(prefix))) continue;
