@@ -213,6 +213,30 @@ describe('policy.scan', () => {
     expect(open.now).toBe(0);
   });
 
+  it('for await decides buffered keys in place, yet stays one key at a time and closes on failure', async () => {
+    const { store, open } = countingStore();
+    for (const k of ['a', 'b', 'c']) await store.put(b(k), b(k));
+    const policy = new PolicyEngine(store);
+    let release: () => void = () => {};
+    policy.beforeRead('b', () => new Promise((resolve) => (release = () => resolve(PolicyAction.ALLOW))));
+    policy.afterRead('c', () => {
+      throw new Error('boom');
+    });
+    const scan = policy.scan();
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const e of scan) seen.push(e.key.toString());
+    })();
+    await vi.waitFor(() => expect(seen).toEqual(['a']));
+    // The loop is waiting on the hook of b: a next() now would decide a second key at once.
+    await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_busy' });
+    release();
+    await expect(loop).rejects.toMatchObject({ code: 'hook_failed', key: 'c' });
+    expect(seen).toEqual(['a', 'b']);
+    expect(open.now).toBe(0);
+    await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_closed' });
+  });
+
   it('throws NotSupportedError before anything runs when the store has no iterator', () => {
     const store = new MemoryStore();
     const bare: KeyValueStore = { get: (k) => store.get(k), put: (k, v) => store.put(k, v), delete: (k) => store.delete(k), close: () => store.close() };

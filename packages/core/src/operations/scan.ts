@@ -3,11 +3,12 @@ import { describe } from '../bytes.js';
 import type { AuditResult, KeyRange, KeyValueEntry, KeyValueIterator } from '../contracts.js';
 import { SET_VALUE, type ContextMap } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
-import { DECISION } from '../events/decision-record.js';
+import { DECISION, type DecisionContext } from '../events/decision-record.js';
 import { newDecisionId } from '../events/decision-id.js';
 import { STEP_AUDIT, STEP_HOOKS, type Observation } from '../events/observation.js';
+import type { Decision } from '../hooks/handler.js';
 import type { RuleSet } from '../rules/rule-set.js';
-import { BaseKeyValueIterator } from '../storage/iterator.js';
+import { BaseKeyValueIterator, IteratorError } from '../storage/iterator.js';
 import type { RangeOptions } from '../storage/range.js';
 import { StepTimeout } from '../timeouts.js';
 import type { Pipeline } from './pipeline.js';
@@ -44,9 +45,12 @@ export class PolicyScan extends BaseKeyValueIterator {
   /** Keys examined, returned and withheld so far. */
   #returned = 0;
   #withheld = 0;
+  /** A key is being decided (by next() or by for await): a second one must wait. */
+  #busy = false;
 
   constructor(p: Pipeline, range: KeyRange, custom: ContextMap, signal: AbortSignal | undefined) {
-    super(range.limit);
+    // The limit counts entries returned, on both paths (next() and for await): enforced here.
+    super(Infinity);
     this.#p = p;
     this.#range = range;
     this.#custom = custom;
@@ -66,13 +70,17 @@ export class PolicyScan extends BaseKeyValueIterator {
   }
 
   protected async _next(): Promise<KeyValueEntry | undefined> {
+    if (this.#busy) throw new IteratorError('iterator_busy', 'next() while this scan is deciding a key for for await; await it first');
+    this.#busy = true;
     try {
       for (;;) {
+        if (this.#returned >= this.#range.limit) return undefined;
         this.#checkSignal();
         const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
         if (entry === undefined) return undefined;
         const p = this.#p;
-        const value = p.observing() ? await p.observed('read', (o) => this.#read(entry, o)) : await this.#read(entry, undefined);
+        let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o)) : this.#read(entry, undefined);
+        if (value instanceof Promise) value = await value;
         if (value === SKIP) {
           this.#withheld++;
           continue;
@@ -84,6 +92,44 @@ export class PolicyScan extends BaseKeyValueIterator {
       // Fail closed and let go of the store's cursor: nothing more comes out of this scan.
       await this.close();
       throw error;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /**
+   * `for await`: an entry already read from the store is decided right here, with no promise
+   * per key when every step answers synchronously; anything else (a new chunk, an observed
+   * key, an abort) goes through next(). Leaving the loop closes the scan.
+   */
+  override async *[Symbol.asyncIterator](): AsyncIterator<KeyValueEntry> {
+    try {
+      for (;;) {
+        let entry: KeyValueEntry | undefined;
+        if (!this.#busy && !this.closed && this.#at < this.#buffer.length && this.#returned < this.#range.limit && this.#signal?.aborted !== true && !this.#p.observing()) {
+          const stored = this.#buffer[this.#at++]!;
+          this.#busy = true;
+          let value: Decided | Promise<Decided>;
+          try {
+            value = this.#read(stored, undefined);
+            if (value instanceof Promise) value = await value;
+          } finally {
+            this.#busy = false;
+          }
+          if (value === SKIP) {
+            this.#withheld++;
+            continue;
+          }
+          this.#returned++;
+          entry = { key: stored.key, value: this.#range.values ? value : undefined };
+        } else {
+          entry = await this.next();
+          if (entry === undefined) return;
+        }
+        yield entry;
+      }
+    } finally {
+      await this.close();
     }
   }
 
@@ -147,44 +193,50 @@ export class PolicyScan extends BaseKeyValueIterator {
   /**
    * One key's read decision: the value to return, or SKIP when the policy withholds the entry.
    * A rate limit with no token, a failing hook or an audit sink that cannot record throws.
+   * Synchronous when every step answers synchronously (like `get`'s steps), so a scan over an
+   * in-memory limiter, plain hooks and the in-memory log costs no promise per key.
    */
-  async #read(entry: KeyValueEntry, o: Observation | undefined): Promise<Buffer | typeof SKIP> {
+  #read(entry: KeyValueEntry, o: Observation | undefined): Decided | Promise<Decided> {
     const p = this.#p;
-    const set = this.#set;
     const key = entry.key;
     const ctx = p.context('read', key, null, this.#custom, key, o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
     const admitted = p.admit(ctx);
-    if (admitted !== undefined) await admitted;
+    if (admitted !== undefined) return admitted.then(() => this.#before(entry, ctx, o));
+    return this.#before(entry, ctx, o);
+  }
+
+  #before(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined): Decided | Promise<Decided> {
     o?.enter(STEP_HOOKS);
-    let decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
-    if (decision instanceof Promise) decision = await decision;
-    let result: AuditResult = 'allowed';
-    let value: Buffer | typeof SKIP = SKIP;
-    if (decision.action === PolicyAction.DENY) {
-      result = 'denied';
-    } else {
-      const stored = entry.value;
-      if (!Buffer.isBuffer(stored)) throw new TypeError(`the store's iterator yielded ${describe(stored)} as the value of a key; expected a Buffer`);
-      value = stored;
-      ctx[SET_VALUE](stored);
-      let after = p.evaluate(PolicyTrigger.AFTER_READ, ctx, set);
-      if (after instanceof Promise) after = await after;
-      if (after.action === PolicyAction.DENY) {
-        // Withheld: not even the key is returned (get answers null; a scan has no null to give).
-        value = SKIP;
-        result = 'redacted';
-      } else if (after.action === PolicyAction.MODIFY) {
-        if (after.value !== undefined) value = after.value;
-        result = 'redacted';
-      }
-    }
+    const decision = this.#p.evaluate(PolicyTrigger.BEFORE_READ, ctx, this.#set);
+    return decision instanceof Promise ? decision.then((d) => this.#after(entry, ctx, o, d)) : this.#after(entry, ctx, o, decision);
+  }
+
+  #after(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, decision: Decision): Decided | Promise<Decided> {
+    if (decision.action === PolicyAction.DENY) return this.#audited(ctx, o, 'denied', SKIP);
+    const stored = entry.value;
+    if (!Buffer.isBuffer(stored)) throw new TypeError(`the store's iterator yielded ${describe(stored)} as the value of a key; expected a Buffer`);
+    ctx[SET_VALUE](stored);
+    const after = this.#p.evaluate(PolicyTrigger.AFTER_READ, ctx, this.#set);
+    return after instanceof Promise ? after.then((a) => this.#afterRead(ctx, o, stored, a)) : this.#afterRead(ctx, o, stored, after);
+  }
+
+  #afterRead(ctx: DecisionContext, o: Observation | undefined, stored: Buffer, after: Decision): Decided | Promise<Decided> {
+    // DENY withholds the entry, key included (get answers null; a scan has no null to give);
+    // MODIFY returns the replacement. Either way the caller does not get what is stored.
+    if (after.action === PolicyAction.DENY) return this.#audited(ctx, o, 'redacted', SKIP);
+    if (after.action === PolicyAction.MODIFY) return this.#audited(ctx, o, 'redacted', after.value !== undefined ? after.value : stored);
+    return this.#audited(ctx, o, 'allowed', stored);
+  }
+
+  #audited(ctx: DecisionContext, o: Observation | undefined, result: AuditResult, value: Decided): Decided | Promise<Decided> {
     if (o !== undefined) {
       o.result = result;
       o.enter(STEP_AUDIT);
     }
-    const audited = p.audit.record(ctx, result);
-    if (audited !== undefined) await audited;
-    return value;
+    const audited = this.#p.audit.record(ctx, result);
+    return audited === undefined ? value : audited.then(() => value);
   }
 }
+
+type Decided = Buffer | typeof SKIP;
