@@ -2,30 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AuditFileError, FileAuditSink, verifyAuditLog, type FileAuditSinkOptions } from '../src/index.js';
-import { entry, tmpLog } from './helpers.js';
+import { FileAuditSink, verifyAuditLog } from '../src/index.js';
+import { entry, tmpLog, makeLog, openError } from './helpers.js';
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
-
-async function openError(path: string, options: FileAuditSinkOptions = {}): Promise<AuditFileError> {
-  const error = await FileAuditSink.open(path, options).then(
-    async (s) => {
-      await s.close();
-      throw new Error('open should have been refused');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AuditFileError);
-  return error as AuditFileError;
-}
-
-async function makeLog(n: number, options: FileAuditSinkOptions = {}): Promise<string> {
-  const { path } = tmpLog();
-  const sink = await FileAuditSink.open(path, options);
-  for (let i = 1; i <= n; i++) await sink.append(entry(i));
-  await sink.close();
-  return path;
-}
 
 describe('symlinks and non-files where the format expects files are refused', () => {
   it('a dangling symlink at the log path: refused, its target not created', async () => {

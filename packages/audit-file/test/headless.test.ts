@@ -1,28 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuditFileError, FileAuditSink, verifyAuditLog, type FileAuditSinkOptions } from '../src/index.js';
-import { entry, readLines, requireBuilt, runCli, tmpLog } from './helpers.js';
-
-async function makeLog(n: number, options: FileAuditSinkOptions = {}): Promise<string> {
-  const { path } = tmpLog();
-  const sink = await FileAuditSink.open(path, options);
-  for (let i = 1; i <= n; i++) await sink.append(entry(i));
-  await sink.close();
-  return path;
-}
-
-async function openError(path: string, options: FileAuditSinkOptions = {}): Promise<AuditFileError> {
-  const error = await FileAuditSink.open(path, options).then(
-    async (s) => {
-      await s.close();
-      throw new Error('open should have been refused');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AuditFileError);
-  return error as AuditFileError;
-}
+import { FileAuditSink, verifyAuditLog } from '../src/index.js';
+import { readLines, requireBuilt, runCli, tmpLog, makeLog, openError } from './helpers.js';
 
 /** Files that hold no record; each was reported as "OK: 0 entries, no header". */
 const HEADLESS: [string, () => Buffer][] = [

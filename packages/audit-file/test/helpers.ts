@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
+import { AuditFileError, FileAuditSink, type FileAuditSinkOptions } from '../src/index.js';
 
 export const PKG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(PKG_DIR, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -83,4 +84,29 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run
     child.on('error', reject);
     child.on('close', (code) => resolveRun({ code, stdout, stderr }));
   });
+}
+
+/**
+ * A closed log of `n` entries (`entry(1..n)`), written through a sink opened with `options`;
+ * without rotation, line k of the active file is seq k (line 0 is the header).
+ */
+export async function makeLog(n: number, options: FileAuditSinkOptions = {}): Promise<string> {
+  const { path } = tmpLog();
+  const sink = await FileAuditSink.open(path, options);
+  for (let i = 1; i <= n; i++) await sink.append(entry(i));
+  await sink.close();
+  return path;
+}
+
+/** The AuditFileError that opening `path` rejects with; the test fails if the open succeeds. */
+export async function openError(path: string, options: FileAuditSinkOptions = {}): Promise<AuditFileError> {
+  const error = await FileAuditSink.open(path, options).then(
+    async (s) => {
+      await s.close();
+      throw new Error('open should have been refused');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AuditFileError);
+  return error as AuditFileError;
 }

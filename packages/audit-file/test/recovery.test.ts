@@ -1,31 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AuditFileError, FileAuditSink, verifyAuditLog, type FileAuditSinkOptions } from '../src/index.js';
-import { entry, readLines, tmpLog, writeLines } from './helpers.js';
-
-async function makeLog(n: number, options: FileAuditSinkOptions = {}): Promise<string> {
-  const { path } = tmpLog();
-  const sink = await FileAuditSink.open(path, options);
-  for (let i = 1; i <= n; i++) await sink.append(entry(i));
-  await sink.close();
-  return path;
-}
+import { FileAuditSink, verifyAuditLog } from '../src/index.js';
+import { entry, readLines, tmpLog, writeLines, makeLog, openError } from './helpers.js';
 
 function corruptRecords(path: string): { offset: number; reason: string; bytes: number; base64: string }[] {
   return readLines(`${path}.corrupt`).map((l) => JSON.parse(l));
-}
-
-async function openError(path: string, options: FileAuditSinkOptions = {}): Promise<AuditFileError> {
-  const error = await FileAuditSink.open(path, options).then(
-    async (s) => {
-      await s.close();
-      throw new Error('open should have failed');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AuditFileError);
-  return error as AuditFileError;
 }
 
 describe('torn last line (crash mid-append)', () => {

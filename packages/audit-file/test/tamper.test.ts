@@ -1,17 +1,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FileAuditSink, verifyAuditLog, type FileAuditSinkOptions, type VerifyReason } from '../src/index.js';
-import { entry, hashOf, readLines, rehash, requireBuilt, runCli, tmpLog, writeLines } from './helpers.js';
-
-/** A closed log of `n` entries; line k of the active file is seq k (line 0 is the header). */
-async function makeLog(n = 20, options: FileAuditSinkOptions = {}): Promise<string> {
-  const { path } = tmpLog();
-  const sink = await FileAuditSink.open(path, options);
-  for (let i = 1; i <= n; i++) await sink.append(entry(i));
-  await sink.close();
-  return path;
-}
+import { verifyAuditLog, type VerifyReason } from '../src/index.js';
+import { entry, hashOf, readLines, rehash, requireBuilt, runCli, tmpLog, writeLines, makeLog } from './helpers.js';
 
 /** verify() and the CLI must agree: first bad seq and reason, exit code 1. */
 async function expectTampered(path: string, seq: number, reason: VerifyReason, cliArgs: string[] = [], hmacKey?: string): Promise<void> {
@@ -34,7 +25,7 @@ beforeAll(() => requireBuilt());
 
 describe('an intact log', () => {
   it('verifies with verify() and the CLI (exit 0)', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     const r = await verifyAuditLog(path);
     expect(r).toMatchObject({ ok: true, entries: 20, firstSeq: 1, lastSeq: 20, genesis: true, alg: 'sha256', files: 1 });
     expect(r.lastHash).toBe(hashOf(readLines(path)[20]!));
@@ -56,55 +47,55 @@ describe('an intact log', () => {
 
 describe('tampering is detected by verify() and the CLI', () => {
   it('edited: a field changed, hash left alone', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => l.map((line, i) => (i === 7 ? line.replace('"result":"allowed"', '"result":"denied"') : line)));
     await expectTampered(path, 7, 'edited');
   });
 
   it('edited: a field changed and its own hash recomputed (the next entry still links to the old hash)', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => l.map((line, i) => (i === 7 ? rehash(line.replace('users/u7/doc', 'users/u7/other')) : line)));
     await expectTampered(path, 7, 'edited');
   });
 
   it('deleted: one entry removed', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => l.filter((_, i) => i !== 7));
     await expectTampered(path, 7, 'deleted');
   });
 
   it('deleted: several entries removed', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => l.filter((_, i) => i < 5 || i > 9));
     await expectTampered(path, 5, 'deleted');
   });
 
   it('deleted: the first entry removed', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => l.filter((_, i) => i !== 1));
     await expectTampered(path, 1, 'deleted');
   });
 
   it('reordered: two adjacent entries swapped', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => [...l.slice(0, 7), l[8]!, l[7]!, ...l.slice(9)]);
     await expectTampered(path, 7, 'reordered');
   });
 
   it('reordered: an entry moved earlier', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => [...l.slice(0, 7), l[12]!, ...l.slice(7, 12), ...l.slice(13)]);
     await expectTampered(path, 7, 'reordered');
   });
 
   it('inserted: a copy of an earlier entry', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => [...l.slice(0, 8), l[3]!, ...l.slice(8)]);
     await expectTampered(path, 8, 'inserted');
   });
 
   it('inserted: a forged entry with a correct hash and link, claiming the next seq', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => {
       const forged = rehash(l[8]!.replace('users/u8/doc', 'users/forged').replace(/"prev":"[0-9a-f]{64}"/, `"prev":"${hashOf(l[7]!)}"`));
       return [...l.slice(0, 8), forged, ...l.slice(8)];
@@ -113,13 +104,13 @@ describe('tampering is detected by verify() and the CLI', () => {
   });
 
   it('inserted: a line that is not a record', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => [...l.slice(0, 8), '{"note":"hello"}', ...l.slice(8)]);
     await expectTampered(path, 8, 'inserted');
   });
 
   it('truncated in the middle: an entry cut short, later entries intact', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => l.map((line, i) => (i === 7 ? line.slice(0, Math.floor(line.length / 2)) : line)));
     await expectTampered(path, 7, 'truncated');
   });
@@ -143,7 +134,7 @@ describe('tampering is detected by verify() and the CLI', () => {
   });
 
   it('entries cut off the end are caught with an anchor kept from an earlier verify', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     const before = await verifyAuditLog(path);
     tamper(path, (l) => l.slice(0, -3));
     expect((await verifyAuditLog(path)).ok).toBe(true); // a chain alone cannot tell
@@ -159,7 +150,7 @@ describe('HMAC', () => {
   const key = 'tamper-test-key';
 
   it('without a key, a rewrite of the tail with recomputed hashes passes (the threat HMAC answers)', async () => {
-    const path = await makeLog();
+    const path = await makeLog(20);
     tamper(path, (l) => forgeFrom(l, 5));
     expect((await verifyAuditLog(path)).ok).toBe(true);
   });
