@@ -232,7 +232,7 @@ describe('FileAuditSink streaming', () => {
     const { path } = tmpLog();
     const sink = await FileAuditSink.open(path, { durability: 'none', maxBytes: 4 * 1024 });
     await Promise.all(Array.from({ length: 200 }, (_, i) => sink.append(entry(i))));
-    expect(sink.supports).toEqual({ stream: true });
+    expect(sink.supports).toEqual({ stream: true, decisionFields: true });
     expect(seqs(await (async () => {
       const out: AuditRecordView[] = [];
       for await (const r of sink.records({ agentId: 'agent_1', order: 'desc', limit: 3 })) out.push(r);
