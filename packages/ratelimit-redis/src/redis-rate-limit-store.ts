@@ -95,13 +95,8 @@ export class RedisRateLimitStore implements RateLimitStore {
   }
 
   consume(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
-    try {
-      validateRequest(buckets, now, this.clock);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#closed) return Promise.reject(new RedisRateLimitError('closed', 'RedisRateLimitStore is closed'));
-    if (buckets.length === 0) return Promise.resolve({ ...EMPTY });
+    const early = this.#answerWithoutRedis(buckets, now);
+    if (early !== undefined) return early;
     const asked = this.#ask(buckets, now, CONSUME);
     const insurance = this.#insurance;
     if (insurance === undefined) return asked;
@@ -122,6 +117,19 @@ export class RedisRateLimitStore implements RateLimitStore {
    * `policy.evaluate` uses). During an outage it asks the insurance, as `consume` would.
    */
   peek(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> {
+    const early = this.#answerWithoutRedis(buckets, now);
+    if (early !== undefined) return early;
+    const asked = this.#ask(buckets, now, PEEK);
+    const insurance = this.#insurance;
+    if (insurance?.peek === undefined) return asked;
+    return asked.then(undefined, () => insurance.peek!(buckets, now));
+  }
+
+  /**
+   * The answer of `consume` or `peek` when Redis need not be asked: a bad request or a closed
+   * store (rejected), or no buckets (admitted). Undefined when Redis must answer.
+   */
+  #answerWithoutRedis(buckets: readonly BucketRequest[], now: number): Promise<RateLimitDecision> | undefined {
     try {
       validateRequest(buckets, now, this.clock);
     } catch (error) {
@@ -129,10 +137,7 @@ export class RedisRateLimitStore implements RateLimitStore {
     }
     if (this.#closed) return Promise.reject(new RedisRateLimitError('closed', 'RedisRateLimitStore is closed'));
     if (buckets.length === 0) return Promise.resolve({ ...EMPTY });
-    const asked = this.#ask(buckets, now, PEEK);
-    const insurance = this.#insurance;
-    if (insurance?.peek === undefined) return asked;
-    return asked.then(undefined, () => insurance.peek!(buckets, now));
+    return undefined;
   }
 
   /** Takes the tokens Redis granted from `insurance` too; its answer and failures do not matter. */
