@@ -16,7 +16,7 @@ beforeAll(async () => {
   requireBuilt();
   path = tmpLog().path;
   const sink = await FileAuditSink.open(path);
-  for (let i = 1; i <= 3000; i++) void sink.append(entry(i));
+  await Promise.all(Array.from({ length: 3000 }, (_, i) => sink.append(entry(i + 1))));
   await sink.close();
 });
 
@@ -27,6 +27,9 @@ function pipeIntoHead(args: string[], lines: number, whileRunning?: () => Promis
     let stderr = '';
     let buffered = '';
     const got: string[] = [];
+    // Awaited before answering: a writer still appending when the test ends would find its
+    // folder removed by the cleanup, and its rejection would be nobody's.
+    let running: Promise<void> | undefined;
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       if (got.length >= lines) return;
@@ -36,11 +39,13 @@ function pipeIntoHead(args: string[], lines: number, whileRunning?: () => Promis
       got.push(...parts.slice(0, lines - got.length));
       if (got.length >= lines) {
         child.stdout.destroy(); // as head does once it has its lines
-        void whileRunning?.();
+        running = whileRunning?.();
       }
     });
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stderr, got }));
+    child.on('close', (code, signal) => {
+      Promise.resolve(running).then(() => resolve({ code, signal, stderr, got }), reject);
+    });
   });
 }
 
