@@ -26,6 +26,7 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore${redis.reason ? ` (skippe
     factory: () => new RedisRateLimitStore({ client, clock: 'caller', keyPrefix: `contract-caller-${process.pid}:` }),
     usesCallerClock: true,
     peek: true,
+    tokens: true,
   });
 
   // A client opened from the URL by each store and closed with it.
@@ -34,5 +35,6 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore${redis.reason ? ` (skippe
     factory: () => new RedisRateLimitStore({ url: server.url, keyPrefix: `contract-server-${process.pid}:` }),
     usesCallerClock: false,
     peek: true,
+    tokens: true,
   });
 });

@@ -1,4 +1,4 @@
-import { MemoryRateLimitStore, MemoryStore, PolicyEngine, PolicyViolation } from '@sochdb-policy/core';
+import { MemoryRateLimitStore, MemoryStore, PolicyEngine, PolicyViolation, type RateLimitStore } from '@sochdb-policy/core';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RedisRateLimitError } from './errors.js';
@@ -186,6 +186,26 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore when Redis fails${redis.r
       expect((await store.consume([b], Date.now())).allowed).toBe(true);
       expect((await store.consume([b], Date.now())).allowed).toBe(false);
     }
+  });
+
+  it('with insurance: several tokens are mirrored and answered by an insurance that takes them; one that cannot fails closed', async () => {
+    const insurance = new MemoryRateLimitStore();
+    const store = new RedisRateLimitStore({ url: server.url, timeoutMs: 300, insurance });
+    const oneAtATime = new MemoryRateLimitStore();
+    const withoutTokens: RateLimitStore = { consume: (buckets, now) => oneAtATime.consume(buckets, now), peek: (buckets, now) => oneAtATime.peek(buckets, now) };
+    const plain = new RedisRateLimitStore({ url: server.url, timeoutMs: 300, insurance: withoutTokens });
+    cleanup.push(() => store.close(), () => plain.close());
+    const b = { key: 'batch', capacity: 5, windowMs: HOUR };
+    expect(await store.consume([{ ...b, tokens: 3 }], 0)).toMatchObject({ allowed: true, remaining: 2 });
+    expect(insurance.peek([b], 0)).toMatchObject({ remaining: 1 }); // the 3 tokens mirrored
+    await server.kill();
+    // Redis down: the insurance goes on from the 2 tokens left.
+    expect(await store.consume([{ ...b, tokens: 3 }], 0)).toMatchObject({ allowed: false, limitedBy: 'batch' });
+    expect(await store.consume([{ ...b, tokens: 2 }], 0)).toMatchObject({ allowed: true, remaining: 0 });
+    // An insurance without supports.tokens would take one token for three: the Redis error stands.
+    await expect(plain.consume([{ ...b, key: 'other', tokens: 3 }], 0)).rejects.toBeInstanceOf(RedisRateLimitError);
+    await expect(plain.peek([{ ...b, key: 'other', tokens: 3 }], 0)).rejects.toBeInstanceOf(RedisRateLimitError);
+    expect(await plain.consume([{ ...b, key: 'other' }], 0)).toMatchObject({ allowed: true }); // one token: it answers
   });
 
   it('reports every failure to onError, also those the insurance answered', async () => {

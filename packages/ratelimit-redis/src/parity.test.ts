@@ -21,6 +21,8 @@ const stepArb = fc.record({
     { arbitrary: fc.integer({ min: -200, max: 3_000 }), weight: 1 },
   ),
   pick: fc.array(fc.nat({ max: 2 }), { minLength: 1, maxLength: 3 }),
+  // Several tokens at once (an engine batch), sometimes more than a bucket holds (capacity ≤ 4).
+  tokens: fc.array(fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.integer({ min: 1, max: 6 }), weight: 2 }), { minLength: 3, maxLength: 3 }),
 });
 
 describe.skipIf(!redis.available)(`RedisRateLimitStore decides like MemoryRateLimitStore${redis.reason ? ` (skipped: ${redis.reason})` : ''}`, () => {
@@ -36,7 +38,8 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore decides like MemoryRateLi
   });
 
   // Same units (tokens × windowMs), same refill, same all-or-nothing: every answer equal,
-  // including remaining, retryAfterMs and limitedBy (rules R3, R4, R7).
+  // including remaining, retryAfterMs and limitedBy (rules R3, R4, R7), also for calls that
+  // take several tokens from a bucket (BucketRequest.tokens).
   it('gives the same answer for every call of a random schedule (rules R3, R4, R7)', async () => {
     let run = 0;
     let rejected = 0;
@@ -48,7 +51,7 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore decides like MemoryRateLi
         let now = 1_700_000_000_000;
         for (const step of steps) {
           now += step.dt;
-          const request = step.pick.map((i) => buckets[i]!);
+          const request = step.pick.map((i, j) => (step.tokens[j] === undefined ? buckets[i]! : { ...buckets[i]!, tokens: step.tokens[j] }));
           const expected = memory.consume(request, now);
           expect(await store.consume(request, now)).toEqual(expected);
           if (!expected.allowed) rejected++;

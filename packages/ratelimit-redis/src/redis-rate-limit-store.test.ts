@@ -127,6 +127,21 @@ describe('RedisRateLimitStore options', () => {
     client.disconnect();
   });
 
+  it('rejects tokens that are not a positive integer, or past 2^53 units, naming them, without calling Redis', async () => {
+    const client = new Redis({ lazyConnect: true });
+    const store = new RedisRateLimitStore({ client, clock: 'caller' });
+    expect(store.supports.tokens).toBe(true);
+    for (const tokens of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '2' as never]) {
+      await expect(store.consume([{ key: 'k', capacity: 5, windowMs: 60_000, tokens }], 0)).rejects.toThrow(/^buckets\[0\]\.tokens must be a positive integer \(or absent for 1\), got /);
+      await expect(store.peek([{ key: 'k', capacity: 5, windowMs: 60_000, tokens }], 0)).rejects.toThrow(/buckets\[0\]\.tokens/);
+    }
+    await expect(store.consume([bucket(1), { key: 'k', capacity: 5, windowMs: 2 ** 20, tokens: 2 ** 40 }], 0)).rejects.toThrow(
+      /^buckets\[1\]\.tokens × windowMs must be at most 9007199254740991, got 1099511627776 × 1048576$/,
+    );
+    expect(client.status).toBe('wait'); // never connected
+    client.disconnect();
+  });
+
   it('puts every key under <prefix>{<hashTag>}: with documented defaults', () => {
     const client = new Redis({ lazyConnect: true });
     const store = new RedisRateLimitStore({ client });
@@ -172,6 +187,74 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     expect(limited).toMatchObject({ status: 'limited' });
     expect((limited as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(0);
     await expect(engine.put('k', 'v', context)).rejects.toMatchObject({ code: 'rate_limited' });
+  });
+
+  it('charges an engine batch of N operations N tokens in one call, all or none (R7 across the batch, M7)', async () => {
+    const store = make({ keyPrefix: `batch-${run}:`, clock: 'caller' });
+    const commands = countCommands(client);
+    const kv = new MemoryStore();
+    let now = 1_800_000_000_000;
+    const engine = new PolicyEngine(kv, { rateLimitStore: store, clock: () => now });
+    engine.addRateLimit('write', { maxPerMinute: 5, scope: 'agent_id' }).addRateLimit('all', { maxPerMinute: 100 }).enableAudit();
+    const ops = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ type: 'put' as const, key: `k${from + i}`, value: 'v' }));
+    const context = { agent_id: 'a' };
+
+    const before = commands.count;
+    await engine.batch(ops(4), context);
+    expect(commands.count - before).toBe(1); // one EVALSHA for both limits and all four operations
+    const agentKey = store.redisKey('write|agent_id|5/60000|a');
+    const globalKey = store.redisKey('all|global|100/60000|global');
+    // Levels count tokens × windowMs: 4 tokens taken from each bucket.
+    expect(decodeBucketState((await client.getBuffer(agentKey))!)).toMatchObject({ level: 1 * 60_000, last: now });
+    expect(decodeBucketState((await client.getBuffer(globalKey))!)).toMatchObject({ level: 96 * 60_000, last: now });
+
+    // 1 token left for the agent: a batch of 2 is refused whole and takes nothing from either bucket.
+    const error = await engine.batch(ops(2, 10), context).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PolicyViolation);
+    expect((error as PolicyViolation).code).toBe('rate_limited');
+    expect((error as PolicyViolation).retryAfterMs).toBe(12_000); // one more token at 5 per minute
+    expect(await kv.get(Buffer.from('k10'))).toBeNull();
+    expect(decodeBucketState((await client.getBuffer(agentKey))!).level).toBe(60_000);
+    expect(decodeBucketState((await client.getBuffer(globalKey))!).level).toBe(96 * 60_000);
+    // Another agent has its own bucket; the global one is shared.
+    await engine.batch(ops(5, 20), { agent_id: 'b' });
+    expect(decodeBucketState((await client.getBuffer(globalKey))!).level).toBe(91 * 60_000);
+    // The refused batch left the agent its one token; 12 s later it has two.
+    await engine.put('k30', 'v', context);
+    await expect(engine.put('k31', 'v', context)).rejects.toMatchObject({ code: 'rate_limited' });
+    now += 24_000;
+    await engine.batch(ops(2, 40), context);
+    // More operations than the limit allows at all: refused, even with a full bucket.
+    const tooMany = await engine.batch(ops(6, 50), { agent_id: 'c' }).catch((e: unknown) => e);
+    expect((tooMany as PolicyViolation).code).toBe('rate_limited');
+    expect(await client.exists(store.redisKey('write|agent_id|5/60000|c'))).toBe(0);
+    const results = (await engine.getAuditLog()).map((e) => e.result);
+    expect(results).toEqual([
+      ...Array(4).fill('allowed'),
+      ...Array(2).fill('rate_limited'),
+      ...Array(5).fill('allowed'),
+      'allowed',
+      'rate_limited',
+      ...Array(2).fill('allowed'),
+      ...Array(6).fill('rate_limited'),
+    ]);
+  });
+
+  it('peek asks each bucket for its tokens, as consume would, and takes none', async () => {
+    const store = make({ keyPrefix: `peek-tokens-${run}:`, clock: 'caller' });
+    const b = bucket(5);
+    const t = 1_000_000;
+    expect(await store.peek([{ ...b, tokens: 5 }], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+    expect(await store.peek([{ ...b, tokens: 6 }], t)).toEqual(await store.consume([{ ...b, tokens: 6 }], t));
+    expect(await store.consume([{ ...b, tokens: 3 }], t)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+    for (const tokens of [1, 2, 3]) {
+      const looked = await store.peek([{ ...b, tokens }], t);
+      expect(looked).toEqual(await store.peek([{ ...b, tokens }], t)); // took nothing
+      expect(looked.allowed).toBe(tokens <= 2);
+      if (tokens <= 2) expect(looked.remaining).toBe(2 - tokens);
+      else expect(looked).toEqual({ allowed: false, remaining: 0, retryAfterMs: 12_000, limitedBy: b.key });
+    }
+    expect(await store.consume([{ ...b, tokens: 3 }], t)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 12_000, limitedBy: b.key });
   });
 
   it('limits a PolicyEngine: rate_limited violation with retryAfterMs, audited (rules R2, R3)', async () => {

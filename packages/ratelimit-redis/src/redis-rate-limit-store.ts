@@ -36,6 +36,11 @@ const EMPTY: RateLimitDecision = Object.freeze({ allowed: true, remaining: 0, re
  * from none (rule R7) with continuous refill (rule R4): one round trip per operation.
  */
 export class RedisRateLimitStore implements RateLimitStore {
+  /**
+   * `tokens`: a bucket request may take several tokens at once (`BucketRequest.tokens`, what an
+   * engine batch asks), all or none, checked and taken in the same script.
+   */
+  readonly supports = Object.freeze({ tokens: true });
   /** The ioredis client in use: yours, or the one opened from `url`. */
   readonly client: Redis | Cluster;
   readonly clock: RedisClock;
@@ -108,7 +113,7 @@ export class RedisRateLimitStore implements RateLimitStore {
         if (decision.allowed) this.#mirror(insurance, buckets, now);
         return decision;
       },
-      () => insurance.consume(buckets, now),
+      (error: unknown) => (this.#insurable(buckets) ? insurance.consume(buckets, now) : Promise.reject(error)),
     );
   }
 
@@ -122,7 +127,21 @@ export class RedisRateLimitStore implements RateLimitStore {
     const asked = this.#ask(buckets, now, PEEK);
     const insurance = this.#insurance;
     if (insurance?.peek === undefined) return asked;
-    return asked.then(undefined, () => insurance.peek!(buckets, now));
+    return asked.then(undefined, (error: unknown) => (this.#insurable(buckets) ? insurance.peek!(buckets, now) : Promise.reject(error)));
+  }
+
+  /**
+   * Whether the insurance can answer `buckets` for Redis: always, unless a bucket asks for
+   * several tokens and the insurance does not declare `supports.tokens` (it would take one:
+   * the Redis error then stands, failing closed).
+   */
+  #insurable(buckets: readonly BucketRequest[]): boolean {
+    if (this.#insurance?.supports?.tokens === true) return true;
+    for (let i = 0; i < buckets.length; i++) {
+      const tokens = buckets[i]!.tokens;
+      if (tokens !== undefined && tokens !== 1) return false;
+    }
+    return true;
   }
 
   /**

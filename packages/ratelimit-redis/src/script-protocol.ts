@@ -24,6 +24,16 @@ export function validateRequest(buckets: readonly BucketRequest[], now: number, 
     if (b.capacity * b.windowMs > Number.MAX_SAFE_INTEGER) {
       throw new RangeError(`buckets[${i}].capacity × windowMs must be at most ${Number.MAX_SAFE_INTEGER}, got ${b.capacity} × ${b.windowMs}`);
     }
+    // Several tokens at once (supports.tokens): whole tokens, counted exactly in the same units.
+    const tokens = b.tokens;
+    if (tokens !== undefined) {
+      if (typeof tokens !== 'number' || !Number.isSafeInteger(tokens) || tokens < 1) {
+        throw new RangeError(`buckets[${i}].tokens must be a positive integer (or absent for 1), got ${describe(tokens)}`);
+      }
+      if (tokens * b.windowMs > Number.MAX_SAFE_INTEGER) {
+        throw new RangeError(`buckets[${i}].tokens × windowMs must be at most ${Number.MAX_SAFE_INTEGER}, got ${tokens} × ${b.windowMs}`);
+      }
+    }
   }
   // The server clock ignores `now`; the caller clock sends it to the script.
   if (clock === 'caller') {
@@ -34,21 +44,23 @@ export function validateRequest(buckets: readonly BucketRequest[], now: number, 
 
 /**
  * The whole argument list of EVALSHA or EVAL (see script.ts): `head` (the script's SHA1 or its
- * text), the number of keys, the keys, then now ('' for the server's TIME), then capacity and
- * windowMs of each bucket. String(number) gives the shortest text that reads back as the same
- * double, so the script computes with exactly the caller's numbers.
+ * text), the number of keys, the keys, then now ('' for the server's TIME), then capacity,
+ * windowMs and tokens (1 when absent) of each bucket. String(number) gives the shortest text
+ * that reads back as the same double, so the script computes with exactly the caller's numbers.
  */
 export function scriptArgs(head: string, keyBase: string, buckets: readonly BucketRequest[], now: number, clock: RedisClock): (string | number)[] {
   const n = buckets.length;
-  const args = new Array<string | number>(n * 3 + 3);
+  const args = new Array<string | number>(n * 4 + 3);
   args[0] = head;
   args[1] = n;
   args[n + 2] = clock === 'caller' ? String(now) : '';
   for (let i = 0; i < n; i++) {
     const b = buckets[i]!;
+    const at = n + 3 + 3 * i;
     args[i + 2] = keyBase + b.key;
-    args[n + 3 + 2 * i] = String(b.capacity);
-    args[n + 4 + 2 * i] = String(b.windowMs);
+    args[at] = String(b.capacity);
+    args[at + 1] = String(b.windowMs);
+    args[at + 2] = b.tokens === undefined ? '1' : String(b.tokens);
   }
   return args;
 }

@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The one script: takes a token from every bucket or from none (rule R7), with continuous
- * refill (rule R4), in the units of core's MemoryRateLimitStore (tokens × windowMs, so refill
- * adds exactly `capacity` units per millisecond) and with the same arithmetic, so both stores
- * give the same answers.
+ * The one script: takes `tokens` tokens from every bucket or from none (rule R7), with
+ * continuous refill (rule R4), in the units of core's MemoryRateLimitStore (tokens × windowMs,
+ * so refill adds exactly `capacity` units per millisecond) and with the same arithmetic, so
+ * both stores give the same answers, also for several tokens at once (`BucketRequest.tokens`,
+ * what an engine batch asks) and for more tokens than the bucket holds (always refused).
  *
  * KEYS[i]  the Redis key of bucket i, holding 24 bytes: three little-endian doubles, the level
  *          (units left), the latest millisecond the bucket has counted refill up to (the time of
  *          its last take, or later: it never moves back), and the millisecond the key expires
  *          (see bucket-state.ts). Binary doubles round-trip exactly and cost less than text.
  * ARGV[1]  the caller's now in ms, or '' to read the server's TIME (so skewed hosts agree).
- * ARGV[2i], ARGV[2i+1]  capacity and windowMs of bucket i.
+ * ARGV[3i-1], ARGV[3i], ARGV[3i+1]  capacity, windowMs and tokens of bucket i.
  * Returns  whole tokens left in the emptiest bucket (an integer) when admitted, or
  *          { retryAfterMs, index of the first rejecting bucket } when not.
  *
@@ -40,6 +41,7 @@ if n == 1 then
   local key = KEYS[1]
   local capacity = tonumber(ARGV[2])
   local window = tonumber(ARGV[3])
+  local need = window * tonumber(ARGV[4])
   local full = capacity * window
   local units = full
   local expires = 0
@@ -52,8 +54,8 @@ if n == 1 then
     units = level + (at - last) * capacity
     if units > full then units = full end
   end
-  if units < window then return {math.ceil((window - units) / capacity + (at - now)), 1} end
-  local left = units - window
+  if units < need then return {math.ceil((need - units) / capacity + (at - now)), 1} end
+  local left = units - need
   local full_at = at + math.ceil((full - left) / capacity)
   if expires >= full_at then
     redis.call('SET', key, struct.pack('<ddd', left, at, expires), 'KEEPTTL')
@@ -68,8 +70,9 @@ local limited = 0
 local retry = 0
 local taken = {}
 for i = 1, n do
-  local capacity = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
+  local capacity = tonumber(ARGV[3 * i - 1])
+  local window = tonumber(ARGV[3 * i])
+  local need = window * tonumber(ARGV[3 * i + 1])
   local full = capacity * window
   local units = full
   local expires = 0
@@ -82,12 +85,12 @@ for i = 1, n do
     units = level + (at - last) * capacity
     if units > full then units = full end
   end
-  if units < window then
+  if units < need then
     if limited == 0 then limited = i end
-    local wait = math.ceil((window - units) / capacity + (at - now))
+    local wait = math.ceil((need - units) / capacity + (at - now))
     if wait > retry then retry = wait end
   end
-  taken[i] = {capacity, window, units - window, expires, at}
+  taken[i] = {capacity, window, units - need, expires, at}
 end
 if limited > 0 then return {retry, limited} end
 local remaining = -1
@@ -112,9 +115,10 @@ return remaining
 export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
 
 /**
- * What CONSUME_SCRIPT would answer now, with the same arithmetic and reply, writing nothing:
- * the `peek` capability that dry runs (`policy.evaluate`) use. A bucket counts from the later
- * of now and its recorded time, as in a take.
+ * What CONSUME_SCRIPT would answer now, with the same arithmetic, arguments and reply,
+ * writing nothing: the `peek` capability that dry runs (`policy.evaluate`) use. A bucket
+ * counts from the later of now and its recorded time, as in a take, and each bucket is asked
+ * for its `tokens`, as in a take.
  */
 export const PEEK_SCRIPT = `local now = tonumber(ARGV[1])
 if not now then
@@ -125,8 +129,9 @@ local limited = 0
 local retry = 0
 local remaining = -1
 for i = 1, #KEYS do
-  local capacity = tonumber(ARGV[2 * i])
-  local window = tonumber(ARGV[2 * i + 1])
+  local capacity = tonumber(ARGV[3 * i - 1])
+  local window = tonumber(ARGV[3 * i])
+  local need = window * tonumber(ARGV[3 * i + 1])
   local full = capacity * window
   local units = full
   local at = now
@@ -137,12 +142,12 @@ for i = 1, #KEYS do
     units = level + (at - last) * capacity
     if units > full then units = full end
   end
-  if units < window then
+  if units < need then
     if limited == 0 then limited = i end
-    local wait = math.ceil((window - units) / capacity + (at - now))
+    local wait = math.ceil((need - units) / capacity + (at - now))
     if wait > retry then retry = wait end
   else
-    local whole = math.floor((units - window) / window)
+    local whole = math.floor((units - need) / window)
     if remaining < 0 or whole < remaining then remaining = whole end
   end
 end

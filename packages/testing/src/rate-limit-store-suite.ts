@@ -16,17 +16,26 @@ export interface RateLimitStoreSuiteOptions<S extends RateLimitStore = RateLimit
    * nothing), which `policy.evaluate` uses. A test checks the store has exactly this. @default false
    */
   peek?: boolean;
+  /**
+   * Whether the store declares the optional `supports.tokens` capability: `consume` takes
+   * `BucketRequest.tokens` tokens from a bucket at once, all or none (what `policy.batch`
+   * needs to charge several operations in one call). A test checks the store declares exactly
+   * this; the tokens tests run when it is true. @default false
+   */
+  tokens?: boolean;
 }
 
 let unique = 0;
 const bucket = (capacity: number, windowMs = 60_000): BucketRequest => ({ key: `suite:${process.pid}:${Date.now()}:${unique++}`, capacity, windowMs });
+/** The same bucket, asked for `tokens` tokens at once. */
+const taking = (b: BucketRequest, tokens: number): BucketRequest => ({ ...b, tokens });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The behaviour every {@link RateLimitStore} must have (rules R3, R4, R7). Call it at the top
  * level of a test file run by vitest (3 or later, a peer dependency you install).
  */
-export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore>({ factory, usesCallerClock = true, name = 'RateLimitStore', peek = false }: RateLimitStoreSuiteOptions<S>): void {
+export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore>({ factory, usesCallerClock = true, name = 'RateLimitStore', peek = false, tokens = false }: RateLimitStoreSuiteOptions<S>): void {
   describe(`${name} contract`, () => {
     let open: RateLimitStore[] = [];
     const make = async () => {
@@ -92,6 +101,94 @@ export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore
         expect(looked).toMatchObject({ allowed: false, limitedBy: empty.key });
         expect((await store.consume([full], t)).remaining).toBe(1);
       });
+    }
+
+    it('declares supports.tokens exactly when the suite was told so', async () => {
+      const store = await make();
+      expect(store.supports?.tokens === true).toBe(tokens);
+    });
+
+    if (tokens) {
+      it('takes several tokens at once, all or none, and says how many are left', async () => {
+        const store = await make();
+        const b = bucket(5);
+        const t = 11_000_000;
+        expect(await store.consume([taking(b, 3)], t)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+        // 2 left: a take of 3 is refused and takes none of them.
+        const refused = await store.consume([taking(b, 3)], t);
+        expect(refused).toMatchObject({ allowed: false, remaining: 0, limitedBy: b.key });
+        expect(refused.retryAfterMs).toBeGreaterThan(0);
+        expect(await store.consume([taking(b, 2)], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+        expect((await store.consume([b], t)).allowed).toBe(false);
+      });
+
+      it('tokens: 1 is the same as no tokens', async () => {
+        const store = await make();
+        const b = bucket(2);
+        const t = 12_000_000;
+        expect(await store.consume([taking(b, 1)], t)).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+        expect(await store.consume([b], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+        expect((await store.consume([taking(b, 1)], t)).allowed).toBe(false);
+      });
+
+      it('takes tokens from every bucket or from none (rule R7 with several tokens)', async () => {
+        const store = await make();
+        const roomy = bucket(10);
+        const tight = bucket(4);
+        const t = 13_000_000;
+        // 3 from each: roomy 7 left, tight 1 left; remaining is the emptiest bucket's.
+        expect(await store.consume([taking(roomy, 3), taking(tight, 3)], t)).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+        for (let i = 0; i < 3; i++) {
+          const answer = await store.consume([taking(roomy, 3), taking(tight, 2)], t);
+          expect(answer).toMatchObject({ allowed: false, limitedBy: tight.key });
+        }
+        // The refused calls took nothing from roomy: still 7.
+        expect(await store.consume([taking(roomy, 7)], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+        expect((await store.consume([tight], t)).allowed).toBe(true);
+      });
+
+      it('refuses more tokens than the bucket holds, even full, and takes none (from any bucket)', async () => {
+        const store = await make();
+        const small = bucket(3);
+        const other = bucket(5);
+        const t = 14_000_000;
+        const answer = await store.consume([other, taking(small, 4)], t);
+        expect(answer).toMatchObject({ allowed: false, remaining: 0, limitedBy: small.key });
+        expect(answer.retryAfterMs).toBeGreaterThan(0);
+        // Nothing taken: both still full.
+        expect(await store.consume([taking(small, 3)], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+        expect(await store.consume([taking(other, 5)], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+      });
+
+      it('admits exactly capacity tokens under concurrency', async () => {
+        const store = await make();
+        const b = bucket(50);
+        const answers = await Promise.all(Array.from({ length: 60 }, () => store.consume([taking(b, 3)], 0)));
+        expect(answers.filter((a) => a.allowed).length).toBe(16); // 48 of 50 tokens; 2 are too few for a take of 3
+        expect((await store.consume([taking(b, 2)], 0)).allowed).toBe(true);
+      });
+
+      if (usesCallerClock) {
+        it('with several tokens, tells how long until they have refilled (rule R4)', async () => {
+          const store = await make();
+          const b = bucket(2, 1_000); // a token every 500 ms
+          const t = 15_000_000;
+          expect((await store.consume([taking(b, 2)], t)).allowed).toBe(true);
+          // 100 ms later: 0.2 tokens; 2 need 900 ms more, 1 needs 400.
+          expect(await store.consume([taking(b, 2)], t + 100)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 900, limitedBy: b.key });
+          expect(await store.consume([b], t + 100)).toMatchObject({ allowed: false, retryAfterMs: 400 });
+          expect(await store.consume([taking(b, 2)], t + 1_000)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+        });
+      } else {
+        it('with several tokens, refills over real time', async () => {
+          const store = await make();
+          const b = bucket(10, 500); // a token every 50 ms
+          expect((await store.consume([taking(b, 10)], Date.now())).allowed).toBe(true);
+          expect((await store.consume([taking(b, 2)], Date.now())).allowed).toBe(false);
+          await sleep(170);
+          expect((await store.consume([taking(b, 2)], Date.now())).allowed).toBe(true);
+        });
+      }
     }
 
     it('keeps buckets with different keys apart', async () => {

@@ -5,7 +5,7 @@ import { runAuditSinkSuite, runKeyValueStoreSuite, runRateLimitStoreSuite } from
 runKeyValueStoreSuite({ name: 'MemoryStore', factory: () => new MemoryStore(), supports: { iterator: true, batch: true } });
 runAuditSinkSuite({ name: 'MemoryAuditSink', factory: () => new MemoryAuditSink(), supports: { stream: true, decisionFields: true } });
 runAuditSinkSuite({ name: 'MemoryAuditSink, small ring', factory: () => new MemoryAuditSink({ maxEntries: 300 }), supports: { stream: true, decisionFields: true } });
-runRateLimitStoreSuite({ name: 'MemoryRateLimitStore', factory: () => new MemoryRateLimitStore(), peek: true });
+runRateLimitStoreSuite({ name: 'MemoryRateLimitStore', factory: () => new MemoryRateLimitStore(), peek: true, tokens: true });
 
 /**
  * The suites are generic over the adapter's own class, so `reopen` sees what the factory
