@@ -6,3 +6,5 @@ export type { Checkpoint, CheckpointKind, ChainHead } from './checkpoint.js';
 export { setupSql, writerGrantsSql } from './sql.js';
 export { verifyPostgresAudit, type PostgresVerifyOptions, type PostgresVerifyResult, type ChainReport, type PostgresVerifyProblem, type CheckpointAnchor } from './verify.js';
 export { dropBefore, type RetentionResult } from './retention.js';
+export { streamRecords, type PostgresAuditRecord, type RowIterator } from './stream.js';
+export { openAuditReader, type PostgresAuditReader } from './reader.js';

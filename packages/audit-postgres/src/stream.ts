@@ -56,6 +56,32 @@ export type StreamSource = pg.Pool | pg.ClientBase;
  * position reached), never twice. `onClose` runs once when the iterator is closed.
  */
 export function streamEntries(db: StreamSource, schema: string, query: PostgresAuditStreamQuery = {}, onClose?: () => void): AuditEntryIterator {
+  return streamRows(db, schema, query, (row) => rowEntry(row), onClose);
+}
+
+/** An entry as the CLI and exporters read it: where it is in its chain (`chainId`, `seq`, `hash`) and its `cursor`. */
+export interface PostgresAuditRecord extends AuditEntry {
+  chainId: string;
+  seq: number;
+  hash: string;
+  /** Pass as `after` to resume after this entry. */
+  cursor: string;
+}
+
+/** An iterator like {@link AuditEntryIterator}, of `T`. */
+export interface RowIterator<T> extends AsyncIterable<T> {
+  next(): Promise<T | undefined>;
+  nextv(size: number): Promise<T[]>;
+  readonly cursor: string | undefined;
+  close(): Promise<void>;
+}
+
+/** {@link streamEntries}, each entry with its chain id, seq, hash and cursor. */
+export function streamRecords(db: StreamSource, schema: string, query: PostgresAuditStreamQuery = {}, onClose?: () => void): RowIterator<PostgresAuditRecord> {
+  return streamRows(db, schema, query, (row, p) => ({ ...rowEntry(row), chainId: p.chainId, seq: p.seq, hash: row.hash, cursor: encodeCursor(p) }), onClose);
+}
+
+function streamRows<T extends AuditEntry>(db: StreamSource, schema: string, query: PostgresAuditStreamQuery, make: (row: EntryRow, p: Position) => T, onClose?: () => void): RowIterator<T> {
   if (query === null || typeof query !== 'object') throw new TypeError('query must be an object');
   const { order = 'asc', after, signal, limit: rawLimit, ...filters } = query;
   if (order !== 'asc' && order !== 'desc') throw new RangeError(`order must be 'asc' or 'desc', got ${JSON.stringify(order)}`);
@@ -70,7 +96,7 @@ export function streamEntries(db: StreamSource, schema: string, query: PostgresA
   const base = `SELECT chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body FROM ${ident(schema)}.entries`;
 
   let cursor: string | undefined = after;
-  let buffer: AuditEntry[] = [];
+  let buffer: T[] = [];
   let positions: Position[] = [];
   let at = 0;
   let ended = limit === 0;
@@ -99,10 +125,11 @@ export function streamEntries(db: StreamSource, schema: string, query: PostgresA
     positions = [];
     at = 0;
     for (const row of result.rows) {
-      const e = rowEntry(row);
+      const p = { ts: row.ts, chainId: row.chain_id, seq: Number(row.seq) };
+      const e = make(row, p);
       if (exactAgent !== undefined && e.agentId !== exactAgent) continue;
       buffer.push(e);
-      positions.push({ ts: row.ts, chainId: row.chain_id, seq: Number(row.seq) });
+      positions.push(p);
     }
   };
 
@@ -138,8 +165,8 @@ export function streamEntries(db: StreamSource, schema: string, query: PostgresA
     });
   };
 
-  const take = async (size: number): Promise<AuditEntry[]> => {
-    const out: AuditEntry[] = [];
+  const take = async (size: number): Promise<T[]> => {
+    const out: T[] = [];
     while (out.length < size && yielded < limit) {
       if (at === buffer.length) {
         if (ended) break;
@@ -165,7 +192,7 @@ export function streamEntries(db: StreamSource, schema: string, query: PostgresA
     }
   };
 
-  const it: AuditEntryIterator = {
+  const it: RowIterator<T> = {
     get cursor() {
       return cursor;
     },

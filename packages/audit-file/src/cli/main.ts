@@ -1,13 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AUDIT_RESULTS, OPERATIONS, type AuditQuery, type AuditResult, type Operation } from '@sochdb-policy/core';
-import { readAuditLog, type AuditLogReader, type AuditReadOptions } from '../read/entries.js';
+import { readAuditLog, type AuditReadOptions } from '../read/entries.js';
 import { queryAuditLog, type AuditRecordView } from '../read/query.js';
 import { listRotatedSync } from '../segments.js';
 import { verifyAuditLog, type VerifyResult } from '../read/verify.js';
 import { jsonRow, safe, safeJson, table, tableHeader, tableRow } from './format.js';
+import { isPostgresUrl, loadAuditPostgres, pgJsonRow, pgVerifyText, type PostgresReadQuery, type PostgresRecord } from './postgres.js';
 
 export const USAGE = `Usage: sochdb-policy-audit <command> [options] <path>
+       sochdb-policy-audit verify|query [options] <postgres://URL>
        sochdb-policy-audit --help | --version
 
 Commands:
@@ -29,6 +31,13 @@ Query filters:
 Verify options:
   --hmac-key-file FILE       key of an HMAC-protected log (or env SOCHDB_AUDIT_HMAC_KEY)
   --anchor SEQ:HASH          a seq and hash recorded earlier that the log must still contain
+
+PostgreSQL (the tables of @sochdb-policy/audit-postgres, which must be installed:
+npm install @sochdb-policy/audit-postgres pg): verify and query take a postgres:// or
+postgresql:// URL instead of a path; --anchor is then ID:HASH of a checkpoint, --from-seq
+is replaced by --after CURSOR (with --json every row carries its chain_id and cursor), and
+  --schema S                 schema of the audit tables (default sochdb_audit)
+  --chain-id ID              query: one writer's chain only
 
 Export every entry as JSON Lines: sochdb-policy-audit query --json --limit all <path>
 Output: a table by default; --json prints JSON Lines (tail, query) or one object (verify).
@@ -83,7 +92,7 @@ const CHUNK = 64 * 1024;
  * memory stays one piece and one batch of entries, whatever the number of rows. `eager`
  * writes each batch at once (follow mode: rows appear as they are appended).
  */
-async function pump(reader: AuditLogReader, print: (r: AuditRecordView) => string, io: Io, eager: boolean): Promise<void> {
+async function pump<T>(reader: { nextv(size: number): Promise<T[]>; close(): Promise<void> }, print: (r: T) => string, io: Io, eager: boolean): Promise<void> {
   let chunk = '';
   const flush = async () => {
     const text = chunk;
@@ -142,6 +151,87 @@ function verifyText(r: VerifyResult, path: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+type Values = Record<string, string | boolean | undefined>;
+
+/** The query filters shared by files and PostgreSQL, checked. */
+function queryFilters(values: Values): Omit<AuditQuery, 'limit'> {
+  const text = (name: string) => values[name] as string | undefined;
+  if (text('operation') !== undefined && !OPERATIONS.includes(text('operation') as Operation)) {
+    throw new UsageError(`--operation must be one of ${OPERATIONS.join(', ')}`);
+  }
+  if (text('result') !== undefined && !AUDIT_RESULTS.includes(text('result') as AuditResult)) {
+    throw new UsageError(`--result must be one of ${AUDIT_RESULTS.join(', ')}`);
+  }
+  return {
+    agentId: text('agent-id'),
+    operation: text('operation') as Operation | undefined,
+    result: text('result') as AuditResult | undefined,
+    ruleId: text('rule'),
+    since: timeArg('since', text('since')),
+    until: timeArg('until', text('until')),
+  };
+}
+
+/** `verify` and `query` of a postgres:// URL, through @sochdb-policy/audit-postgres (loaded only here). */
+async function postgres(command: string, url: string, values: Values, io: Io): Promise<number> {
+  const text = (name: string) => values[name] as string | undefined;
+  if (command === 'tail') throw new UsageError('tail reads a file; for a postgres:// URL use query --newest-first --limit N');
+  if (command !== 'query' && command !== 'verify') throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (values.follow || text('lines') !== undefined) throw new UsageError(`${values.follow ? '-f' : '-n'} applies to tail only`);
+  const schema = text('schema');
+  if (schema !== undefined && (schema === '' || schema.length > 63)) throw new UsageError(`--schema must be a name of 1 to 63 characters, got ${JSON.stringify(schema)}`);
+  if (command === 'verify') {
+    for (const name of ['chain-id', 'after'] as const) if (text(name) !== undefined) throw new UsageError(`--${name} applies to query only`);
+    let anchor: { id: number; hash: string } | undefined;
+    if (text('anchor') !== undefined) {
+      const m = /^([1-9]\d*):([0-9a-f]{64})$/.exec(text('anchor')!);
+      if (!m) throw new UsageError('--anchor must be ID:HASH for a postgres:// URL (a checkpoint id and 64 lowercase hex digits)');
+      anchor = { id: Number(m[1]), hash: m[2]! };
+    }
+    const key = hmacKey(text('hmac-key-file'), io.env);
+    const mod = await loadAuditPostgres();
+    const r = await mod.verifyPostgresAudit(url, { schema, hmacKey: key, anchor });
+    io.out(values.json ? `${safeJson(r)}\n` : pgVerifyText(r, url));
+    if (r.ok) return EXIT.ok;
+    if (r.problem?.reason === 'wrong_key') return EXIT.wrongKey;
+    return r.problem?.reason === 'key_required' ? EXIT.error : EXIT.tampered;
+  }
+  if (text('from-seq') !== undefined) throw new UsageError('--from-seq reads a file; for a postgres:// URL resume with --after CURSOR (every --json row carries its cursor)');
+  for (const name of ['hmac-key-file', 'anchor'] as const) if (text(name) !== undefined) throw new UsageError(`--${name} applies to verify only`);
+  const filters: PostgresReadQuery = { ...queryFilters(values), chainId: text('chain-id') };
+  const limit = text('limit') === 'all' ? Infinity : intArg('--limit', text('limit'), 100);
+  const after = text('after');
+  const mod = await loadAuditPostgres();
+  const reader = await mod.openAuditReader(url, { schema });
+  try {
+    let q: PostgresReadQuery;
+    if (values['newest-first']) q = { ...filters, limit, order: 'desc', after };
+    else if (after !== undefined || limit === Infinity) q = { ...filters, limit, after };
+    else {
+      // The newest `limit`, oldest first, in constant memory: read back `limit` + 1 entries
+      // for the position just before the oldest of them, then print forwards from there.
+      const back = reader.records({ ...filters, order: 'desc', limit: limit + 1 });
+      let count = 0;
+      let before: string | undefined;
+      try {
+        for (let rows = await back.nextv(4096); rows.length > 0; rows = await back.nextv(4096)) {
+          count += rows.length;
+          if (count > limit) before = back.cursor;
+        }
+      } finally {
+        await back.close();
+      }
+      q = { ...filters, limit: Math.min(count, limit), after: before };
+    }
+    if (!values.json) io.out(tableHeader());
+    const print = values.json ? pgJsonRow : (r: PostgresRecord) => tableRow(r as unknown as AuditRecordView);
+    if (q.limit !== 0) await pump(reader.records(q), print, io, false);
+  } finally {
+    await reader.close();
+  }
+  return EXIT.ok;
+}
+
 /**
  * Runs the CLI; resolves with the exit code. `tail -f` resolves only when the stop signal
  * aborts: pass a signal, or a function that makes one, called only by `tail -f` (the bin
@@ -168,6 +258,9 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         until: { type: 'string' },
         'hmac-key-file': { type: 'string' },
         anchor: { type: 'string' },
+        schema: { type: 'string' },
+        'chain-id': { type: 'string' },
+        after: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -182,6 +275,9 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
     }
     const [command, path, ...extra] = positionals;
     if (command === undefined || path === undefined || extra.length > 0) throw new UsageError('expected a command and one path');
+    const pgOnly = (['schema', 'chain-id', 'after'] as const).find((name) => values[name] !== undefined);
+    if (isPostgresUrl(path)) return await postgres(command, path, values, io);
+    if (pgOnly !== undefined) throw new UsageError(`--${pgOnly} applies to a postgres:// URL only`);
     if (!existsSync(path) && listRotatedSync(path).length === 0) {
       io.err(`sochdb-policy-audit: no audit log at ${safe(path)}\n`);
       return 2;
@@ -205,20 +301,7 @@ export async function main(argv: string[], io: Io, stop?: AbortSignal | (() => A
         return 0;
       }
       case 'query': {
-        if (values.operation !== undefined && !OPERATIONS.includes(values.operation as Operation)) {
-          throw new UsageError(`--operation must be one of ${OPERATIONS.join(', ')}`);
-        }
-        if (values.result !== undefined && !AUDIT_RESULTS.includes(values.result as AuditResult)) {
-          throw new UsageError(`--result must be one of ${AUDIT_RESULTS.join(', ')}`);
-        }
-        const filters: Omit<AuditQuery, 'limit'> = {
-          agentId: values['agent-id'],
-          operation: values.operation as Operation | undefined,
-          result: values.result as AuditResult | undefined,
-          ruleId: values.rule,
-          since: timeArg('since', values.since),
-          until: timeArg('until', values.until),
-        };
+        const filters = queryFilters(values);
         const limit = values.limit === 'all' ? Infinity : intArg('--limit', values.limit, 100);
         const from = values['from-seq'] === undefined ? undefined : intArg('--from-seq', values['from-seq'], 0);
         let options: AuditReadOptions;
