@@ -32,6 +32,8 @@ export interface EntryRecord {
   applied_rules?: string[];
   shadow_rule_id?: string;
   shadow_action?: ShadowAction;
+  /** The engine's batch id: the same on every entry of one `policy.batch` or `policy.scan` call. */
+  batch_id?: string;
   prev: string;
   hash: string;
 }
@@ -70,6 +72,7 @@ function decisionMembers(e: AuditEntry): string {
   if (e.appliedRules !== undefined) out += `,"applied_rules":${str(e.appliedRules)}`;
   if (e.shadowRuleId !== undefined) out += `,"shadow_rule_id":${str(e.shadowRuleId)}`;
   if (e.shadowAction !== undefined) out += `,"shadow_action":"${e.shadowAction}"`;
+  if (e.batchId !== undefined) out += `,"batch_id":${str(e.batchId)}`;
   return out;
 }
 
@@ -124,7 +127,7 @@ export function bodyOf(r: LogRecord): string {
 
 /** Whether an entry record carries any version 2 member. */
 export function hasDecisionMembers(r: EntryRecord): boolean {
-  return r.decision_id !== undefined || r.rule_id !== undefined || r.applied_rules !== undefined || r.shadow_rule_id !== undefined || r.shadow_action !== undefined;
+  return r.decision_id !== undefined || r.rule_id !== undefined || r.applied_rules !== undefined || r.shadow_rule_id !== undefined || r.shadow_action !== undefined || r.batch_id !== undefined;
 }
 
 export function toAuditEntry(r: EntryRecord): AuditEntry {
@@ -138,6 +141,7 @@ function withDecision(e: AuditEntry, r: EntryRecord): AuditEntry {
   if (r.applied_rules !== undefined) e.appliedRules = r.applied_rules;
   if (r.shadow_rule_id !== undefined) e.shadowRuleId = r.shadow_rule_id;
   if (r.shadow_action !== undefined) e.shadowAction = r.shadow_action;
+  if (r.batch_id !== undefined) e.batchId = r.batch_id;
   return e;
 }
 
@@ -258,6 +262,10 @@ function asRecord(v: unknown): LogRecord | undefined {
   if (o.shadow_action !== undefined) {
     if (!SHADOW_ACTIONS.includes(o.shadow_action as ShadowAction)) return undefined;
     r.shadow_action = o.shadow_action as ShadowAction;
+  }
+  if (o.batch_id !== undefined) {
+    if (typeof o.batch_id !== 'string') return undefined;
+    r.batch_id = o.batch_id;
   }
   return r;
 }

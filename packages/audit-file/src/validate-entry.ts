@@ -38,7 +38,7 @@ export function validateEntry(entry: unknown): AuditEntry {
  */
 export function validateDecisionFields(e: AuditEntry): void {
   const x = e as unknown as Record<string, unknown>;
-  for (const name of ['decisionId', 'shadowRuleId'] as const) {
+  for (const name of ['decisionId', 'shadowRuleId', 'batchId'] as const) {
     if (x[name] !== undefined && typeof x[name] !== 'string') throw new TypeError(`entry.${name} must be a string, got ${describe(x[name])}`);
   }
   if (x.ruleId !== undefined && x.ruleId !== null && typeof x.ruleId !== 'string') throw new TypeError(`entry.ruleId must be a string or null, got ${describe(x.ruleId)}`);

@@ -107,9 +107,9 @@ describe('sochdb-policy-audit query, streaming', () => {
   it('the table streams too: a header, then one row per entry', async () => {
     const r = await runCli(['query', '--limit', 'all', '--operation', 'delete', small]);
     const rows = r.stdout.trimEnd().split('\n');
-    expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+RULE\s+DECISION\s+KEY$/);
+    expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+RULE\s+DECISION\s+BATCH\s+KEY$/);
     expect(rows).toHaveLength(1 + 166);
-    expect(rows[1]).toMatch(/^3\s+2023-11-14T\S+\s+delete\s+allowed\s+agent_0\s+s2\s+-\s+-\s+users\/u2\/doc$/);
+    expect(rows[1]).toMatch(/^3\s+2023-11-14T\S+\s+delete\s+allowed\s+agent_0\s+s2\s+-\s+-\s+-\s+users\/u2\/doc$/);
   });
 
   it(`exports ${BIG.toLocaleString('en-US')} entries in bounded memory, and waits for a slow reader`, async () => {

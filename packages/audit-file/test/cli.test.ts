@@ -21,7 +21,7 @@ describe('sochdb-policy-audit (run as a process)', () => {
     const r = await runCli(['tail', '-n', '3', path]);
     expect(r.code).toBe(0);
     const rows = r.stdout.trim().split('\n');
-    expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+RULE\s+DECISION\s+KEY$/);
+    expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+RULE\s+DECISION\s+BATCH\s+KEY$/);
     expect(rows.slice(1).map((row) => row.split(/\s+/)[0])).toEqual(['28', '29', '30']);
     expect(rows[3]).toContain('users/u30/doc');
     expect(rows[3]).toContain(new Date(entry(30).timestamp).toISOString());
@@ -64,9 +64,9 @@ describe('sochdb-policy-audit (run as a process)', () => {
     expect(all[2]).toMatchObject({ rule_id: null, shadow_rule_id: 'strict', shadow_action: 'deny' });
     expect(Object.keys(all[3]!)).toEqual(['seq', 'timestamp', 'operation', 'key', 'agent_id', 'session_id', 'result', 'hash']);
     const table = (await runCli(['query', path])).stdout.trim().split('\n');
-    expect(table[2]).toMatch(new RegExp(`^2\\s.*denied.*block-system\\s+${id(2)}\\s+users/u2/doc$`));
+    expect(table[2]).toMatch(new RegExp(`^2\\s.*denied.*block-system\\s+${id(2)}\\s+-\\s+users/u2/doc$`));
     expect(table[3]).toContain(`- (shadow deny: strict)`);
-    expect(table[4]).toMatch(/\s-\s+-\s+users\/u4\/doc$/);
+    expect(table[4]).toMatch(/\s-\s+-\s+-\s+users\/u4\/doc$/);
     expect((await runCli(['query', '--rule', 'nope', '--json', path])).stdout).toBe('');
   });
 

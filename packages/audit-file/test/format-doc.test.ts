@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { FileAuditSink, queryAuditLog, verifyAuditLog } from '../src/index.js';
 import { PKG_DIR, tmpLog } from './helpers.js';
+import { entryBody, GENESIS_HASH, headerBody, lineOf } from '../src/record.js';
 
 // docs/audit-file-format.md is what other languages implement: its test vectors must be what
 // this package writes and verifies, and its Python sketch must verify them.
@@ -95,4 +97,21 @@ it('the Python sketch rejects decision members in a version 1 file and an unknow
   expect(pythonVerify(path)[0]).toBe(1);
   writeFileSync(path, lines.join('\n'));
   expect(pythonVerify(path)).toEqual([0, 'OK, last seq 2\n']);
+});
+
+it('the Python sketch verifies entries with batch_id, and rejects one in a version 1 file', async () => {
+  const { path } = tmpLog();
+  const sink = await FileAuditSink.open(path);
+  await sink.append({ ...V2[1], batchId: '018bcfe5-6805-7000-8000-0000000000b1' } as never);
+  await sink.append({ ...V2[2], batchId: '018bcfe5-6805-7000-8000-0000000000b1' } as never);
+  await sink.close();
+  expect(pythonVerify(path)).toEqual([0, 'OK, last seq 2\n']);
+  // A version 1 header followed by an entry with only batch_id, both hashed and linked.
+  const header = headerBody('sha256', 0, GENESIS_HASH, 1);
+  const headerHash = createHash('sha256').update(header).digest('hex');
+  const entry = entryBody(1, { ...V1[0], batchId: 'b1' }, headerHash, 2);
+  expect(entry).toContain('"batch_id":"b1"');
+  writeFileSync(path, lineOf(header, headerHash) + lineOf(entry, createHash('sha256').update(entry).digest('hex')));
+  const [code, out] = pythonVerify(path);
+  expect([code, out]).toEqual([1, expect.stringContaining('decision members')]);
 });

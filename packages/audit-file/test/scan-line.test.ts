@@ -25,6 +25,7 @@ function randomLine(seq: number): string {
     ...(rand(2) ? { ruleId: rand(2) ? null : text() } : {}),
     ...(rand(2) ? { appliedRules: Array.from({ length: rand(3) }, text) } : {}),
     ...(rand(3) === 0 ? { shadowRuleId: text(), shadowAction: (['deny', 'modify', 'error'] as const)[rand(3)]! } : {}),
+    ...(rand(3) === 0 ? { batchId: text() } : {}),
   };
   const body = entryBody(seq, e, GENESIS_HASH, 2);
   return lineOf(body, hasher.text(body)).slice(0, -1);

@@ -1,8 +1,8 @@
 import type { AuditRecordView } from '../read/query.js';
 
-const COLUMNS = ['SEQ', 'TIME', 'OPERATION', 'RESULT', 'AGENT', 'SESSION', 'RULE', 'DECISION', 'KEY'] as const;
-/** Follow mode prints rows before it knows them all: these widths keep columns mostly aligned (a decision id is 36 characters). */
-const MIN_WIDTHS = [6, 24, 9, 12, 12, 12, 12, 36, 0];
+const COLUMNS = ['SEQ', 'TIME', 'OPERATION', 'RESULT', 'AGENT', 'SESSION', 'RULE', 'DECISION', 'BATCH', 'KEY'] as const;
+/** Follow mode prints rows before it knows them all: these widths keep columns mostly aligned (decision and batch ids are 36 characters). */
+const MIN_WIDTHS = [6, 24, 9, 12, 12, 12, 12, 36, 36, 0];
 
 /**
  * Characters that change how a terminal (or an editor, or a pager) shows text rather than
@@ -47,7 +47,7 @@ export function timeText(ms: number): string {
 
 /** Every cell is escaped: readers trust the file, and an edited file can put anything in any field. */
 function cells(r: AuditRecordView): string[] {
-  return [String(r.seq), timeText(r.timestamp), r.operation, r.result, r.agentId ?? '-', r.sessionId ?? '-', ruleCell(r), r.decisionId ?? '-', r.key].map(safe);
+  return [String(r.seq), timeText(r.timestamp), r.operation, r.result, r.agentId ?? '-', r.sessionId ?? '-', ruleCell(r), r.decisionId ?? '-', r.batchId ?? '-', r.key].map(safe);
 }
 
 /** The deciding rule; a shadow rule's verdict after it (`-` when no rule decided; empty history: a version 1 entry). */
@@ -93,6 +93,7 @@ function decisionJson(r: AuditRecordView): string {
   if (r.appliedRules !== undefined) out += `,"applied_rules":[${r.appliedRules.map((id) => jsonText(id)).join(',')}]`;
   if (r.shadowRuleId !== undefined) out += `,"shadow_rule_id":${jsonText(r.shadowRuleId)}`;
   if (r.shadowAction !== undefined) out += `,"shadow_action":${word(r.shadowAction)}`;
+  if (r.batchId !== undefined) out += `,"batch_id":${jsonText(r.batchId)}`;
   return out;
 }
 

@@ -34,7 +34,7 @@ const END = String.raw`"prev":"([0-9a-f]{64})","hash":"([0-9a-f]{64})"\}$`;
 const ENTRY = new RegExp(
   String.raw`^\{"seq":${SEQ},"timestamp":(?:0|-?[1-9]\d{0,14}),"operation":"(?:read|write|delete)","key":${STR},"agent_id":${ID},"session_id":${ID},` +
     String.raw`"result":"(?:allowed|denied|rate_limited|redacted|error)"((?:,"decision_id":${STR})?(?:,"rule_id":${ID})?(?:,"applied_rules":\[(?:${STR}(?:,${STR})*)?\])?` +
-    String.raw`(?:,"shadow_rule_id":${STR})?(?:,"shadow_action":"(?:deny|modify|error)")?),${END}`,
+    String.raw`(?:,"shadow_rule_id":${STR})?(?:,"shadow_action":"(?:deny|modify|error)")?(?:,"batch_id":${STR})?),${END}`,
 );
 const HEADER = new RegExp(String.raw`^\{"type":"header","version":([12]),"alg":"(sha256|hmac-sha256)","seq":${SEQ},${END}`);
 const SEAL = new RegExp(String.raw`^\{"type":"seal","seq":${SEQ},${END}`);
