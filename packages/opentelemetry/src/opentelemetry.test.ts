@@ -1,7 +1,7 @@
 import { context, trace, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SamplingDecision, SimpleSpanProcessor, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { MemoryStore, PolicyAction, PolicyEngine, PolicyViolation, type KeyValueStore } from '@sochdb-policy/core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createDecisionRecorder, instrument, MAX_COUNTER_SERIES, METRIC } from './index.js';
@@ -236,6 +236,78 @@ describe('createDecisionRecorder() with policy.onDecision', () => {
       process.off('warning', onWarning);
     }
     expect(warnings.map((w) => w.message)).toEqual(['exporter bug', 'exporter bug']);
+  });
+});
+
+describe('spans: what each event gets, and sampleRatio', () => {
+  it('gives each span its own attributes: nothing of an earlier event is left on a later span', async () => {
+    stop = instrument({ tracerProvider, meterProvider });
+    await run(engine());
+    const finished = spans.getFinishedSpans();
+    // users/bob, allowed, right after the failed delete (rule, error type, exception).
+    expect(finished[5]!.attributes).toEqual({
+      'sochdb_policy.operation': 'write',
+      'sochdb_policy.result': 'allowed',
+      'sochdb_policy.decision.id': expect.any(String),
+      'sochdb_policy.agent.id': 'agent_001',
+    });
+    expect(finished[5]!.status.code).toBe(0);
+    expect(finished[5]!.events).toEqual([]);
+    expect(new Set(finished.map((s) => s.attributes['sochdb_policy.decision.id'])).size).toBe(7);
+  });
+
+  it('rejects a sampleRatio outside 0..1', () => {
+    for (const ratio of [-0.1, 1.5, Number.NaN, '0.5' as never]) expect(() => createDecisionRecorder({ tracerProvider, meterProvider, sampleRatio: ratio })).toThrow(RangeError);
+  });
+
+  it('sampleRatio 0: no spans, every decision still counted and timed', async () => {
+    stop = instrument({ tracerProvider, meterProvider, sampleRatio: 0 });
+    await run(engine());
+    expect(spans.getFinishedSpans()).toHaveLength(0);
+    const all = await collect();
+    const counter = all.find((m) => m.descriptor.name === METRIC.DECISIONS)!;
+    expect((counter.dataPoints as DataPoint<number>[]).reduce((n, p) => n + p.value, 0)).toBe(7);
+    const histogram = all.find((m) => m.descriptor.name === METRIC.DURATION)!;
+    expect((histogram.dataPoints as DataPoint<Histogram>[]).reduce((n, p) => n + p.value.count, 0)).toBe(7);
+  });
+
+  it('sampleRatio inside a trace: all or none of its operations, chosen as TraceIdRatioBasedSampler chooses the trace', async () => {
+    const ratio = 0.3;
+    stop = instrument({ tracerProvider, meterProvider, sampleRatio: ratio });
+    const policy = new PolicyEngine(new MemoryStore());
+    const tracer = tracerProvider.getTracer('test');
+    const reference = new TraceIdRatioBasedSampler(ratio);
+    const expected = new Map<string, boolean>();
+    const traces = 300;
+    for (let i = 0; i < traces; i++) {
+      await tracer.startActiveSpan('request', async (span) => {
+        const traceId = span.spanContext().traceId;
+        expected.set(traceId, reference.shouldSample(context.active(), traceId).decision === SamplingDecision.RECORD_AND_SAMPLED);
+        for (let j = 0; j < 3; j++) await policy.put(`k${j}`, 'v', { agent_id: 'a' });
+        span.end();
+      });
+    }
+    const ours = spans.getFinishedSpans().filter((s) => s.name === 'sochdb_policy.put');
+    const perTrace = new Map<string, number>();
+    for (const s of ours) perTrace.set(s.spanContext().traceId, (perTrace.get(s.spanContext().traceId) ?? 0) + 1);
+    for (const [traceId, sampled] of expected) expect(perTrace.get(traceId) ?? 0).toBe(sampled ? 3 : 0);
+    const kept = [...expected.values()].filter(Boolean).length;
+    expect(kept).toBeGreaterThan(traces * ratio * 0.5);
+    expect(kept).toBeLessThan(traces * ratio * 1.5);
+    // Every span kept is still its request's child; every decision counted.
+    for (const s of ours) expect(s.parentSpanContext).toBeDefined();
+    const counter = (await collect()).find((m) => m.descriptor.name === METRIC.DECISIONS)!;
+    expect((counter.dataPoints as DataPoint<number>[]).reduce((n, p) => n + p.value, 0)).toBe(traces * 3);
+  });
+
+  it('sampleRatio without an active span: about that fraction of operations, each a root span', async () => {
+    stop = instrument({ tracerProvider, meterProvider, sampleRatio: 0.5 });
+    const policy = new PolicyEngine(new MemoryStore());
+    for (let i = 0; i < 400; i++) await policy.get('k');
+    const kept = spans.getFinishedSpans();
+    expect(kept.length).toBeGreaterThan(120);
+    expect(kept.length).toBeLessThan(280);
+    for (const s of kept) expect(s.parentSpanContext).toBeUndefined();
   });
 });
 
