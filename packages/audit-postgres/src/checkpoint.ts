@@ -39,9 +39,14 @@ export function checkpointBody(b: Omit<CheckpointBody, 'type'>): string {
 /** Code-unit order, the same in every locale and every language (not the database collation's). */
 export const byChain = (a: ChainHead, b: ChainHead) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
-/** The hash a chain's implicit header record (seq 0, genesis prev) has with `alg`. */
-export function headerHash(hasher: Hasher): string {
-  return hasher.text(headerBody(hasher.alg, 0, GENESIS_HASH));
+/** The hash a chain's implicit header record (seq 0, genesis prev) has with `alg`, in the chain's format version. */
+export function headerHash(hasher: Hasher, version: 1 | 2 = 1): string {
+  return hasher.text(headerBody(hasher.alg, 0, GENESIS_HASH, version));
+}
+
+/** A chain's format version from its row (`version` NULL or absent: a chain created before version 2). */
+export function chainVersion(v: unknown): 1 | 2 {
+  return v === 2 || v === '2' ? 2 : 1;
 }
 
 /** Inside a transaction: serializes checkpoint writers (and retention) of one schema. */
@@ -52,12 +57,12 @@ export async function lockCheckpoints(client: pg.ClientBase, schema: string): Pr
 /** Every chain's head, read inside the caller's transaction. */
 export async function readHeads(client: pg.ClientBase, schema: string, hasher: Hasher): Promise<ChainHead[]> {
   const s = ident(schema);
-  const { rows } = await client.query<{ chain_id: string; seq: string | null; hash: string | null }>(
-    `SELECT c.chain_id, e.seq, e.hash FROM ${s}.chains c
+  // to_jsonb: the version column may not exist yet (tables from before it, not migrated).
+  const { rows } = await client.query<{ chain_id: string; version: string | null; seq: string | null; hash: string | null }>(
+    `SELECT c.chain_id, to_jsonb(c) ->> 'version' AS version, e.seq, e.hash FROM ${s}.chains c
      LEFT JOIN LATERAL (SELECT seq, hash FROM ${s}.entries e WHERE e.chain_id = c.chain_id ORDER BY seq DESC LIMIT 1) e ON true`,
   );
-  const genesis = headerHash(hasher);
-  return rows.map((r): ChainHead => (r.seq === null ? [r.chain_id, 0, genesis] : [r.chain_id, Number(r.seq), r.hash!])).sort(byChain);
+  return rows.map((r): ChainHead => (r.seq === null ? [r.chain_id, 0, headerHash(hasher, chainVersion(r.version))] : [r.chain_id, Number(r.seq), r.hash!])).sort(byChain);
 }
 
 /**

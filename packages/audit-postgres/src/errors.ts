@@ -14,6 +14,8 @@ export type AuditPostgresErrorCode =
   | 'alg_mismatch'
   /** The tables are missing and `setup` is false. */
   | 'schema_missing'
+  /** The tables predate columns this version writes (the decision fields) and `setup` is false: run the setup SQL as their owner. */
+  | 'schema_outdated'
   /** The sink was closed. */
   | 'closed';
 

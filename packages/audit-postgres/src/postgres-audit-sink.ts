@@ -2,13 +2,13 @@ import { hostname } from 'node:os';
 import { GENESIS_HASH, entryBody, makeHasher, validateEntry, type Hasher } from '@sochdb-policy/audit-file/format';
 import type { AuditEntry, AuditSink } from '@sochdb-policy/core';
 import pg from 'pg';
-import { headerHash, writeCheckpoint, type Checkpoint } from './checkpoint.js';
+import { chainVersion, headerHash, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { copyField, copyFrom } from './copy.js';
 import { AuditPostgresError } from './errors.js';
 import { queryEntries, type PostgresAuditQuery } from './query.js';
-import { needsBody, readable } from './rows.js';
+import { decisionFields, needsBody, readable, type ChainVersion } from './rows.js';
 import { streamEntries, type AuditEntryIterator, type PostgresAuditStreamQuery } from './stream.js';
-import { ident, lockKey, setupSql } from './sql.js';
+import { LATEST_COLUMN, ident, lockKey, setupSql } from './sql.js';
 
 export const DEFAULT_SCHEMA = 'sochdb_audit';
 
@@ -56,6 +56,8 @@ interface Columns {
   prev: string[];
   hash: string[];
   body: (string | null)[];
+  /** The decision columns of each row, in COPY's text format, tab-separated (`\\N` for NULL). */
+  decision: string[];
 }
 
 interface Head {
@@ -98,8 +100,19 @@ export function checkChainId(id: unknown): string {
  * across chains. See docs/audit-postgres.md.
  */
 export class PostgresAuditSink implements AuditSink {
-  /** Capability `stream`: {@link PostgresAuditSink.entries}. */
-  readonly supports = { stream: true } as const;
+  /**
+   * Capabilities: `stream` ({@link PostgresAuditSink.entries}); `decisionFields`: the engine's
+   * decision fields are stored, hashed and returned. False only for a chain created before
+   * them (format version 1), which keeps the seed fields only; open a new `chainId` for them.
+   */
+  get supports(): { readonly stream: true; readonly decisionFields: boolean } {
+    return { stream: true, decisionFields: this.#version === 2 };
+  }
+  /** Format version of this chain's records: 2 (decision fields), or 1 for a chain created before them. */
+  get version(): ChainVersion {
+    return this.#version;
+  }
+  #version: ChainVersion = 2;
   readonly chainId: string;
   readonly schema: string;
   readonly #config: pg.ClientConfig;
@@ -178,7 +191,9 @@ export class PostgresAuditSink implements AuditSink {
     let e: AuditEntry;
     try {
       const v = validateEntry(entry);
-      e = { timestamp: v.timestamp, operation: v.operation, key: v.key, agentId: v.agentId, sessionId: v.sessionId, result: v.result };
+      const d = decisionFields(v);
+      // A version 1 chain cannot hold decision members (its verifier would call them malformed): seed fields only.
+      e = { timestamp: v.timestamp, operation: v.operation, key: v.key, agentId: v.agentId, sessionId: v.sessionId, result: v.result, ...(this.#version === 2 && d) };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -263,9 +278,14 @@ export class PostgresAuditSink implements AuditSink {
     try {
       await client.connect();
       const s = ident(this.schema);
-      const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [`${s}.checkpoints`]);
-      if (exists.rows[0]!.t === null) {
-        if (!setup) throw new AuditPostgresError('schema_missing', `the audit tables are missing in schema ${s} (run the setup SQL, or open with setup: true)`);
+      const exists = await client.query<{ t: string | null; current: boolean }>(
+        `SELECT to_regclass($1) AS t, EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = $3 AND NOT attisdropped) AS current`,
+        [`${s}.checkpoints`, `${s}.${LATEST_COLUMN.table}`, LATEST_COLUMN.column],
+      );
+      if (exists.rows[0]!.t === null || !exists.rows[0]!.current) {
+        if (!setup && exists.rows[0]!.t === null) throw new AuditPostgresError('schema_missing', `the audit tables are missing in schema ${s} (run the setup SQL, or open with setup: true)`);
+        if (!setup) throw new AuditPostgresError('schema_outdated', `the audit tables in schema ${s} predate the decision columns (run setupSql(schema) as their owner: it adds them in place; or open with setup: true)`);
+        // Creates the tables, or adds the columns this version writes to tables created before them (idempotent).
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(this.schema, 'setup')]);
         await client.query(setupSql(this.schema));
@@ -281,14 +301,17 @@ export class PostgresAuditSink implements AuditSink {
         }
         await new Promise((r) => setTimeout(r, 100));
       }
-      await client.query(`INSERT INTO ${s}.chains (chain_id, alg, created_at) VALUES ($1, $2, $3) ON CONFLICT (chain_id) DO NOTHING`, [this.chainId, this.#hasher.alg, Date.now()]);
-      const chain = await client.query<{ alg: string }>(`SELECT alg FROM ${s}.chains WHERE chain_id = $1`, [this.chainId]);
+      // A new chain is version 2; one created before the decision fields stays version 1 (its implicit header is version 1).
+      await client.query(`INSERT INTO ${s}.chains (chain_id, alg, created_at, version) VALUES ($1, $2, $3, 2) ON CONFLICT (chain_id) DO NOTHING`, [this.chainId, this.#hasher.alg, Date.now()]);
+      const chain = await client.query<{ alg: string; version: number | null }>(`SELECT alg, version FROM ${s}.chains WHERE chain_id = $1`, [this.chainId]);
+      const version = chainVersion(chain.rows[0]!.version);
       if (chain.rows[0]!.alg !== this.#hasher.alg) {
         throw new AuditPostgresError('alg_mismatch', `chain ${JSON.stringify(this.chainId)} uses ${chain.rows[0]!.alg} but this sink ${this.#hasher.alg} (${this.#hasher.alg === 'sha256' ? 'no HMAC key given' : 'an HMAC key given'})`);
       }
       const last = await client.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${s}.entries WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1`, [this.chainId]);
-      const head: Head = last.rows.length === 0 ? { seq: 0, hash: headerHash(this.#hasher) } : { seq: Number(last.rows[0]!.seq), hash: last.rows[0]!.hash };
+      const head: Head = last.rows.length === 0 ? { seq: 0, hash: headerHash(this.#hasher, version) } : { seq: Number(last.rows[0]!.seq), hash: last.rows[0]!.hash };
       this.#resume(head);
+      this.#version = version;
       this.#client = client;
     } catch (error) {
       await client.end().catch(() => {});
@@ -417,11 +440,13 @@ export class PostgresAuditSink implements AuditSink {
     const prev = new Array<string>(n);
     const hash = new Array<string>(n);
     const body = new Array<string | null>(n);
+    const decision = new Array<string>(n);
+    const version = this.#version;
     let last = head.hash;
     for (let i = 0; i < n; i++) {
       const e = batch[i]!.entry;
       const s = head.seq + i + 1;
-      const b = entryBody(s, e, last);
+      const b = entryBody(s, e, last, version);
       const h = this.#hasher.text(b);
       const raw = needsBody(e);
       seq[i] = s;
@@ -434,9 +459,10 @@ export class PostgresAuditSink implements AuditSink {
       prev[i] = last;
       hash[i] = h;
       body[i] = raw ? b : null;
+      decision[i] = decisionColumns(e, raw);
       last = h;
     }
-    return { seq, ts, op, key, agent, session, result, prev, hash, body };
+    return { seq, ts, op, key, agent, session, result, prev, hash, body, decision };
   }
 
   async #insert(r: Columns): Promise<void> {
@@ -444,11 +470,11 @@ export class PostgresAuditSink implements AuditSink {
     // One COPY in autocommit: its own transaction, answered after COMMIT (and its WAL fsync).
     // COPY inserts a page of rows per heap WAL record and parses plain text: less server CPU
     // and WAL per entry than INSERT ... SELECT FROM unnest(arrays).
-    const sql = `COPY ${ident(this.schema)}.entries (chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body) FROM STDIN`;
+    const sql = `COPY ${ident(this.schema)}.entries (chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body, ${DECISION_COLUMNS}) FROM STDIN`;
     const chain = copyField(this.chainId);
     let text = '';
     for (let i = 0; i < r.seq.length; i++) {
-      text += `${chain}\t${r.seq[i]}\t${r.ts[i]}\t${r.op[i]}\t${copyField(r.key[i]!)}\t${copyField(r.agent[i]!)}\t${copyField(r.session[i]!)}\t${r.result[i]}\t${r.prev[i]}\t${r.hash[i]}\t${copyField(r.body[i]!)}\n`;
+      text += `${chain}\t${r.seq[i]}\t${r.ts[i]}\t${r.op[i]}\t${copyField(r.key[i]!)}\t${copyField(r.agent[i]!)}\t${copyField(r.session[i]!)}\t${r.result[i]}\t${r.prev[i]}\t${r.hash[i]}\t${copyField(r.body[i]!)}\t${r.decision[i]}\n`;
     }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -464,4 +490,21 @@ export class PostgresAuditSink implements AuditSink {
       clearTimeout(timer);
     }
   }
+}
+
+/** The decision columns, in the order {@link decisionColumns} writes them. */
+const DECISION_COLUMNS = 'decision_id, rule_id, rule_decided, applied_rules, shadow_rule_id, shadow_action, batch_id';
+/** Every decision column NULL: an entry without decision fields (the common case of a version 1 chain). */
+const NO_DECISION = '\\N\t\\N\t\\N\t\\N\t\\N\t\\N\t\\N';
+
+/** An element of a text[] literal: quoted, backslash and quote escaped. */
+const arrayElement = (v: string) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+/** The decision columns of a row in COPY's text format (readable copies when `raw`: the body holds the exact values). */
+export function decisionColumns(e: AuditEntry, raw: boolean): string {
+  if (e.decisionId === undefined && e.ruleId === undefined && e.appliedRules === undefined && e.shadowRuleId === undefined && e.shadowAction === undefined && e.batchId === undefined) return NO_DECISION;
+  const text = (v: string | null | undefined) => (v === undefined || v === null ? '\\N' : copyField(raw ? readable(v) : v));
+  const rules = e.appliedRules === undefined ? '\\N' : copyField(`{${e.appliedRules.map((id) => arrayElement(raw ? readable(id) : id)).join(',')}}`);
+  const decided = e.ruleId === undefined ? '\\N' : e.ruleId === null ? 'f' : 't';
+  return `${text(e.decisionId)}\t${text(e.ruleId)}\t${decided}\t${rules}\t${text(e.shadowRuleId)}\t${e.shadowAction ?? '\\N'}\t${text(e.batchId)}`;
 }

@@ -14,7 +14,15 @@ export function readable(s: string): string {
   return s.replace(LONE_SURROGATES, '\uFFFD').replaceAll('\0', '\uFFFD');
 }
 
-/** A row of the entries table as node-postgres returns it. */
+/** Format version of the records a chain holds: 2 for chains created by this version (decision fields), 1 before. */
+export type ChainVersion = 1 | 2;
+/** What the shadow action column may hold. */
+export const SHADOW_ACTIONS = ['deny', 'modify', 'error'] as const;
+
+/**
+ * A row of the entries table as node-postgres returns it. The decision columns are absent
+ * (undefined) in a table created before they were added and not migrated: read as null.
+ */
 export interface EntryRow {
   chain_id: string;
   seq: string | number;
@@ -24,9 +32,56 @@ export interface EntryRow {
   agent_id: string | null;
   session_id: string | null;
   result: string;
+  decision_id?: string | null;
+  /** The deciding rule when `rule_decided` is true. */
+  rule_id?: string | null;
+  /** null: the entry has no `ruleId`; false: `ruleId` is null (no rule decided); true: `ruleId` is `rule_id`. */
+  rule_decided?: boolean | null;
+  applied_rules?: string[] | null;
+  shadow_rule_id?: string | null;
+  shadow_action?: string | null;
+  batch_id?: string | null;
   prev: string;
   hash: string;
   body: string | null;
+}
+
+/** The decision fields of an entry (format 2 members), as the engine names them. */
+type DecisionFields = Pick<AuditEntry, 'decisionId' | 'ruleId' | 'appliedRules' | 'shadowRuleId' | 'shadowAction' | 'batchId'>;
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === null || typeof v !== 'object') return String(v);
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+/**
+ * The decision fields of `e` that are set, checked: an entry whose fields cannot be written
+ * as the format says is refused, naming the field (as the audit file refuses it).
+ */
+export function decisionFields(e: AuditEntry): DecisionFields {
+  const x = e as unknown as Record<string, unknown>;
+  const out: DecisionFields = {};
+  for (const name of ['decisionId', 'shadowRuleId', 'batchId'] as const) {
+    if (x[name] === undefined) continue;
+    if (typeof x[name] !== 'string') throw new TypeError(`entry.${name} must be a string, got ${describe(x[name])}`);
+    out[name] = x[name] as string;
+  }
+  if (x.ruleId !== undefined) {
+    if (x.ruleId !== null && typeof x.ruleId !== 'string') throw new TypeError(`entry.ruleId must be a string or null, got ${describe(x.ruleId)}`);
+    out.ruleId = x.ruleId as string | null;
+  }
+  if (x.appliedRules !== undefined) {
+    if (!Array.isArray(x.appliedRules) || !x.appliedRules.every((id) => typeof id === 'string')) {
+      throw new TypeError(`entry.appliedRules must be an array of strings, got ${describe(x.appliedRules)}`);
+    }
+    out.appliedRules = [...(x.appliedRules as string[])];
+  }
+  if (x.shadowAction !== undefined) {
+    if (!SHADOW_ACTIONS.includes(x.shadowAction as never)) throw new RangeError(`entry.shadowAction must be one of ${SHADOW_ACTIONS.join(', ')}, got ${describe(x.shadowAction)}`);
+    out.shadowAction = x.shadowAction as AuditEntry['shadowAction'];
+  }
+  return out;
 }
 
 /** Columns to insert for one entry: body only when a field is not text-safe. */
@@ -40,17 +95,52 @@ export interface NewRow {
   storeBody: boolean;
 }
 
+const unsafe = (s: string | null | undefined) => typeof s === 'string' && !textSafe(s);
+
+/** Whether a column cannot hold one of the entry's strings exactly (then the canonical body is stored too). */
 export function needsBody(e: AuditEntry): boolean {
-  return !textSafe(e.key) || (e.agentId !== null && !textSafe(e.agentId)) || (e.sessionId !== null && !textSafe(e.sessionId));
+  return (
+    unsafe(e.key) ||
+    unsafe(e.agentId) ||
+    unsafe(e.sessionId) ||
+    unsafe(e.decisionId) ||
+    unsafe(e.ruleId) ||
+    unsafe(e.shadowRuleId) ||
+    unsafe(e.batchId) ||
+    (e.appliedRules !== undefined && e.appliedRules.some(unsafe))
+  );
+}
+
+/** A stored canonical body, parsed: the seed members and any decision members (snake_case, as in the file). */
+interface BodyJson {
+  timestamp: number;
+  operation: Operation;
+  key: string;
+  agent_id: string | null;
+  session_id: string | null;
+  result: AuditResult;
+  decision_id?: string;
+  rule_id?: string | null;
+  applied_rules?: string[];
+  shadow_rule_id?: string;
+  shadow_action?: AuditEntry['shadowAction'];
+  batch_id?: string;
 }
 
 /** The entry a row stands for: from its stored body when it has one, else from its columns. */
 export function rowEntry(row: EntryRow): AuditEntry {
   if (row.body !== null) {
-    const b = JSON.parse(row.body) as { timestamp: number; operation: Operation; key: string; agent_id: string | null; session_id: string | null; result: AuditResult };
-    return { timestamp: b.timestamp, operation: b.operation, key: b.key, agentId: b.agent_id, sessionId: b.session_id, result: b.result };
+    const b = JSON.parse(row.body) as BodyJson;
+    const e: AuditEntry = { timestamp: b.timestamp, operation: b.operation, key: b.key, agentId: b.agent_id, sessionId: b.session_id, result: b.result };
+    if (b.decision_id !== undefined) e.decisionId = b.decision_id;
+    if (b.rule_id !== undefined) e.ruleId = b.rule_id;
+    if (b.applied_rules !== undefined) e.appliedRules = b.applied_rules;
+    if (b.shadow_rule_id !== undefined) e.shadowRuleId = b.shadow_rule_id;
+    if (b.shadow_action !== undefined) e.shadowAction = b.shadow_action;
+    if (b.batch_id !== undefined) e.batchId = b.batch_id;
+    return e;
   }
-  return {
+  const e: AuditEntry = {
     timestamp: row.ts,
     operation: row.operation as Operation,
     key: row.key,
@@ -58,12 +148,20 @@ export function rowEntry(row: EntryRow): AuditEntry {
     sessionId: row.session_id,
     result: row.result as AuditResult,
   };
+  // Member order of the format: decision_id, rule_id, applied_rules, shadow_rule_id, shadow_action, batch_id.
+  if (row.decision_id != null) e.decisionId = row.decision_id;
+  if (row.rule_decided != null) e.ruleId = row.rule_decided ? (row.rule_id ?? null) : null;
+  if (row.applied_rules != null) e.appliedRules = row.applied_rules;
+  if (row.shadow_rule_id != null) e.shadowRuleId = row.shadow_rule_id;
+  if (row.shadow_action != null) e.shadowAction = row.shadow_action as AuditEntry['shadowAction'];
+  if (row.batch_id != null) e.batchId = row.batch_id;
+  return e;
 }
 
 /** The audit file's entry record for a row (fields from the body when stored). */
 export function rowRecord(row: EntryRow): EntryRecord {
   const e = rowEntry(row);
-  return {
+  const r: EntryRecord & { batch_id?: string } = {
     type: 'entry',
     seq: Number(row.seq),
     timestamp: e.timestamp,
@@ -75,17 +173,34 @@ export function rowRecord(row: EntryRow): EntryRecord {
     prev: row.prev,
     hash: row.hash,
   };
+  if (e.decisionId !== undefined) r.decision_id = e.decisionId;
+  if (e.ruleId !== undefined) r.rule_id = e.ruleId;
+  if (e.appliedRules !== undefined) r.applied_rules = e.appliedRules;
+  if (e.shadowRuleId !== undefined) r.shadow_rule_id = e.shadowRuleId;
+  if (e.shadowAction !== undefined) r.shadow_action = e.shadowAction;
+  if (e.batchId !== undefined) r.batch_id = e.batchId;
+  return r;
+}
+
+/** Whether an entry has any decision field (a format 2 member). */
+export function hasDecision(e: AuditEntry): boolean {
+  return (
+    e.decisionId !== undefined || e.ruleId !== undefined || e.appliedRules !== undefined || e.shadowRuleId !== undefined || e.shadowAction !== undefined || e.batchId !== undefined
+  );
 }
 
 /**
- * The canonical body a row's hash must cover, or a reason the row is inconsistent: a stored
+ * The canonical body a row's hash must cover (the audit file's format 2 body: its format 1
+ * body when the row has no decision fields), or a reason the row is inconsistent: a stored
  * body that is not canonical or disagrees with the row's columns (seq, prev, readable copies).
  */
 export function rowBody(row: EntryRow): { body: string } | { problem: string } {
   const seq = Number(row.seq);
   if (row.body === null) {
     const e = rowEntry(row);
-    return { body: entryBody(seq, e, row.prev) };
+    if (row.rule_decided === true && row.rule_id == null) return { problem: 'its rule_decided column is true without a rule_id' };
+    if (row.rule_decided !== true && row.rule_id != null) return { problem: 'it has a rule_id without rule_decided' };
+    return { body: entryBody(seq, e, row.prev, 2) };
   }
   let e: AuditEntry;
   try {
@@ -93,14 +208,23 @@ export function rowBody(row: EntryRow): { body: string } | { problem: string } {
   } catch {
     return { problem: 'its stored body is not JSON' };
   }
-  const body = entryBody(seq, e, row.prev);
+  const body = entryBody(seq, e, row.prev, 2);
   if (body !== row.body) return { problem: 'its stored body is not the canonical body of its seq and prev' };
+  const text = (v: string | null | undefined) => (v === undefined || v === null ? null : readable(v));
+  const col = (v: string | null | undefined) => v ?? null;
+  const rules = e.appliedRules === undefined ? null : JSON.stringify(e.appliedRules.map(readable));
   const same =
     e.timestamp === row.ts &&
     e.operation === row.operation &&
     readable(e.key) === row.key &&
-    (e.agentId === null ? row.agent_id === null : readable(e.agentId) === row.agent_id) &&
-    (e.sessionId === null ? row.session_id === null : readable(e.sessionId) === row.session_id) &&
-    e.result === row.result;
+    text(e.agentId) === row.agent_id &&
+    text(e.sessionId) === row.session_id &&
+    e.result === row.result &&
+    text(e.decisionId) === col(row.decision_id) &&
+    (e.ruleId === undefined ? row.rule_decided == null && row.rule_id == null : e.ruleId === null ? row.rule_decided === false && row.rule_id == null : row.rule_decided === true && readable(e.ruleId) === row.rule_id) &&
+    rules === (row.applied_rules == null ? null : JSON.stringify(row.applied_rules)) &&
+    text(e.shadowRuleId) === col(row.shadow_rule_id) &&
+    (e.shadowAction ?? null) === col(row.shadow_action) &&
+    text(e.batchId) === col(row.batch_id);
   return same ? { body } : { problem: 'its columns differ from its stored body' };
 }

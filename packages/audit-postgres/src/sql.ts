@@ -11,6 +11,9 @@ export function lockKey(...parts: string[]): string {
   return digest.readBigInt64BE(0).toString();
 }
 
+/** The last column the setup adds: a table without it needs the setup SQL run again (it migrates in place). */
+export const LATEST_COLUMN = { table: 'entries', column: 'batch_id' } as const;
+
 /** The tables, indexes and append-only triggers in schema `schema` (docs/audit-postgres.md). */
 export function setupSql(schema: string): string {
   const s = ident(schema);
@@ -42,6 +45,21 @@ CREATE TABLE IF NOT EXISTS ${s}.entries (
   body       text,
   PRIMARY KEY (chain_id, seq)
 );
+-- The engine's decision fields (the audit file's format 2 members), added in place to tables
+-- created before them; NULL in the rows written before (and in entries without them).
+-- rule_decided says whether the entry has a ruleId: NULL no, false null (no rule decided),
+-- true the rule_id column.
+ALTER TABLE ${s}.entries
+  ADD COLUMN IF NOT EXISTS decision_id    text,
+  ADD COLUMN IF NOT EXISTS rule_id        text,
+  ADD COLUMN IF NOT EXISTS rule_decided   boolean,
+  ADD COLUMN IF NOT EXISTS applied_rules  text[],
+  ADD COLUMN IF NOT EXISTS shadow_rule_id text,
+  ADD COLUMN IF NOT EXISTS shadow_action  text CHECK (shadow_action IN ('deny', 'modify', 'error')),
+  ADD COLUMN IF NOT EXISTS batch_id       text;
+-- The format version of a chain's records: 2 for chains created since the decision fields
+-- (their implicit header is a version 2 header), NULL (1) for chains created before.
+ALTER TABLE ${s}.chains ADD COLUMN IF NOT EXISTS version smallint CHECK (version IN (1, 2));
 CREATE INDEX IF NOT EXISTS entries_ts ON ${s}.entries (ts);
 CREATE INDEX IF NOT EXISTS entries_agent_ts ON ${s}.entries (agent_id, ts);
 

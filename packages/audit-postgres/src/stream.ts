@@ -91,9 +91,9 @@ function streamRows<T extends AuditEntry>(db: StreamSource, schema: string, quer
   checkFilters(filters as PostgresAuditQuery);
   let position = after === undefined ? undefined : decodeCursor(after);
   const asc = order === 'asc';
-  const { where, params, exactAgent } = whereOf(filters as PostgresAuditQuery);
+  const { where, params, exact } = whereOf(filters as PostgresAuditQuery);
   const dir = asc ? 'ASC' : 'DESC';
-  const base = `SELECT chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body FROM ${ident(schema)}.entries`;
+  const base = `SELECT * FROM ${ident(schema)}.entries`;
 
   let cursor: string | undefined = after;
   let buffer: T[] = [];
@@ -114,7 +114,7 @@ function streamRows<T extends AuditEntry>(db: StreamSource, schema: string, quer
       const n = p.length;
       conds.push(asc ? `ts >= $${n - 2}` : `ts <= $${n - 2}`, `(ts, chain_id, seq) ${asc ? '>' : '<'} ($${n - 2}::float8, $${n - 1}::text, $${n}::bigint)`);
     }
-    const rows = exactAgent === undefined ? Math.min(pageRows, limit - yielded) : pageRows;
+    const rows = exact === undefined ? Math.min(pageRows, limit - yielded) : pageRows;
     pageRows = Math.min(pageRows * 4, MAX_PAGE_ROWS);
     const text = `${base}${conds.length === 0 ? '' : ` WHERE ${conds.join(' AND ')}`} ORDER BY ts ${dir}, chain_id ${dir}, seq ${dir} LIMIT ${rows}`;
     const result = await db.query<EntryRow>(text, p);
@@ -127,7 +127,7 @@ function streamRows<T extends AuditEntry>(db: StreamSource, schema: string, quer
     for (const row of result.rows) {
       const p = { ts: row.ts, chainId: row.chain_id, seq: Number(row.seq) };
       const e = make(row, p);
-      if (exactAgent !== undefined && e.agentId !== exactAgent) continue;
+      if (exact !== undefined && !exact(e)) continue;
       buffer.push(e);
       positions.push(p);
     }

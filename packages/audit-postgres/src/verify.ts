@@ -1,6 +1,6 @@
 import { ChainCursor, GENESIS_HASH, entryBody, makeHasher, type ChainProblem, type Hasher, type LogRecord, type ParsedLine } from '@sochdb-policy/audit-file/format';
 import pg from 'pg';
-import { checkpointBody, headerHash, type ChainHead, type CheckpointBody } from './checkpoint.js';
+import { chainVersion, checkpointBody, headerHash, type ChainHead, type CheckpointBody } from './checkpoint.js';
 import { DEFAULT_SCHEMA } from './postgres-audit-sink.js';
 import { rowBody, rowEntry, rowRecord, type EntryRow } from './rows.js';
 import { ident } from './sql.js';
@@ -183,9 +183,11 @@ async function verifyIn(client: pg.ClientBase, schema: string, hasher: Hasher, a
   }
 
   // ---- the chains --------------------------------------------------------------------
-  const chains = await client.query<{ chain_id: string; alg: string }>(`SELECT chain_id, alg FROM ${s}.chains`);
+  // to_jsonb: the version column is absent from tables created before it (and not migrated).
+  const chains = await client.query<{ chain_id: string; alg: string; version: string | null }>(`SELECT chain_id, alg, to_jsonb(c) ->> 'version' AS version FROM ${s}.chains c`);
   const chainIds = chains.rows.map((r) => r.chain_id).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const algOf = new Map(chains.rows.map((r) => [r.chain_id, r.alg]));
+  const versionOf = new Map(chains.rows.map((r) => [r.chain_id, chainVersion(r.version)]));
   for (const chain of [...heads.keys()].sort()) {
     if (!algOf.has(chain)) {
       const [seq, [, cp]] = [...heads.get(chain)!.entries()].at(-1)!;
@@ -193,7 +195,7 @@ async function verifyIn(client: pg.ClientBase, schema: string, hasher: Hasher, a
     }
   }
   for (const chainId of chainIds) {
-    const report = await verifyChain(client, s, chainId, algOf.get(chainId)!, hasher, heads.get(chainId) ?? new Map(), starts.get(chainId), pageSize);
+    const report = await verifyChain(client, s, chainId, algOf.get(chainId)!, versionOf.get(chainId)!, hasher, heads.get(chainId) ?? new Map(), starts.get(chainId), pageSize);
     result.chains.push(report);
     result.entries += report.entries;
     if (report.problem !== undefined) problem(report.problem);
@@ -206,6 +208,7 @@ async function verifyChain(
   s: string,
   chainId: string,
   alg: string,
+  version: 1 | 2,
   hasher: Hasher,
   heads: Map<number, [string, number]>,
   start: ChainHead | undefined,
@@ -221,11 +224,12 @@ async function verifyChain(
   const cursor = new ChainCursor(hasher);
   // The chain's first record is implicit: the header a file would start with, or where retention left it.
   if (start === undefined) {
-    const header = { type: 'header' as const, version: 1, alg: alg as Hasher['alg'], seq: 0, prev: GENESIS_HASH, hash: alg === hasher.alg ? headerHash(hasher) : '' };
+    // A version 1 chain (created before the decision fields) may hold no decision members: the cursor says `malformed`.
+    const header = { type: 'header' as const, version, alg: alg as Hasher['alg'], seq: 0, prev: GENESIS_HASH, hash: alg === hasher.alg ? headerHash(hasher, version) : '' };
     const f = cursor.accept(parsedOk(header, true));
     if (f !== undefined) return fail(f.problem, 1, f.detail);
   } else {
-    cursor.accept(parsedOk({ type: 'header', version: 1, alg: hasher.alg, seq: start[1], prev: GENESIS_HASH, hash: start[2] }, true));
+    cursor.accept(parsedOk({ type: 'header', version, alg: hasher.alg, seq: start[1], prev: GENESIS_HASH, hash: start[2] }, true));
   }
   report.lastSeq = cursor.lastEntrySeq;
   report.lastHash = cursor.lastEntryHash === GENESIS_HASH ? cursor.lastHash : cursor.lastEntryHash;
@@ -237,7 +241,7 @@ async function verifyChain(
   const next = async (): Promise<EntryRow | undefined> => {
     if (pending.length === 0 && !done) {
       const page = await client.query<EntryRow>(
-        `SELECT chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash, body FROM ${s}.entries WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+        `SELECT * FROM ${s}.entries WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
         [chainId, after, pageSize],
       );
       pending = page.rows;
@@ -300,10 +304,10 @@ function classify(
   const seq = Number(row.seq);
   if (seq > expected) return ['deleted', expected, `expected seq ${expected}, found seq ${seq}: seq ${expected}..${seq - 1} missing`];
   const e = rowEntry(row);
-  const hashAt = (r: EntryRow, s: number, prev: string) => hasher.text(entryBody(s, rowEntry(r), prev));
+  const hashAt = (r: EntryRow, s: number, prev: string) => hasher.text(entryBody(s, rowEntry(r), prev, 2));
   for (let d = 1; d <= 16; d++) {
     for (const other of [seq - d, seq + d]) {
-      if (other >= 1 && hasher.text(entryBody(other, e, row.prev)) === row.hash) {
+      if (other >= 1 && hasher.text(entryBody(other, e, row.prev, 2)) === row.hash) {
         return ['reordered', seq, `the row at seq ${seq} is the entry written as seq ${other}`];
       }
     }

@@ -154,6 +154,21 @@ describe.skipIf(!availability.available)(`sochdb-policy-audit verify|query <post
     expect([none.code, none.stdout]).toEqual([0, '']);
   }, 60_000);
 
+  it('query --rule and the decision members, as the audit file prints them', async () => {
+    const schema = freshSchema();
+    const sink = await PostgresAuditSink.open({ connection: server.url, schema, chainId: 'a', checkpointIntervalMs: 0 });
+    await sink.append({ ...entry(1), result: 'denied', decisionId: 'd-1', ruleId: 'no-system', appliedRules: ['no-system'], shadowRuleId: 's', shadowAction: 'deny' });
+    await sink.append({ ...entry(2), decisionId: 'd-2', ruleId: null, appliedRules: [] });
+    await sink.close();
+    const r = await audit(['query', '--json', '--rule', 'no-system', '--schema', schema, server.url]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const row = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(row).toMatchObject({ key: 'k/1', decision_id: 'd-1', rule_id: 'no-system', applied_rules: ['no-system'], shadow_rule_id: 's', shadow_action: 'deny', chain_id: 'a' });
+    const table = await audit(['query', '--schema', schema, server.url]);
+    expect(table.stdout.split('\n')[1]).toMatch(/ no-system \(shadow deny: s\)\s+d-1 /);
+    expect(table.stdout.split('\n')[2]).toMatch(/ -\s+d-2 /);
+  }, 60_000);
+
   it('usage and connection errors: exit 2 naming the argument', async () => {
     const cases: [string[], string][] = [
       [['query', '--from-seq', '3', server.url], '--from-seq reads a file'],

@@ -28,7 +28,7 @@ describe.skipIf(!availability.available)(`PostgresAuditSink on a real PostgreSQL
       schemas.set(sink, schema);
       return sink;
     },
-    supports: { stream: true },
+    supports: { stream: true, decisionFields: true },
     reopen: async (sink) => {
       await sink.close();
       const again = await open(sink.schema, sink.chainId);

@@ -129,8 +129,9 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     const schema = await twoChains();
     const rows = await sql<EntryRow>(server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
     const hasher = makeHasher(undefined);
-    const header = headerBody('sha256', 0, GENESIS_HASH);
-    const lines = [lineOf(header, hasher.text(header)), ...rows.map((r) => lineOf(entryBody(Number(r.seq), rowEntry(r), r.prev), r.hash))];
+    // A chain created by this version holds format 2 records: its implicit header is a version 2 header.
+    const header = headerBody('sha256', 0, GENESIS_HASH, 2);
+    const lines = [lineOf(header, hasher.text(header)), ...rows.map((r) => lineOf(entryBody(Number(r.seq), rowEntry(r), r.prev, 2), r.hash))];
     const dir = await mkdtemp(join(tmpdir(), 'pg-export-'));
     try {
       await writeFile(join(dir, 'audit.log'), lines.join(''));
