@@ -58,6 +58,8 @@ export function contextValue(context: ContextMap, name: string): string | undefi
 /** Engine-only methods of {@link PolicyContext}: not exported from the package. */
 export const SET_VALUE = Symbol('setValue');
 export const NEXT_HOOK = Symbol('nextHook');
+/** Engine-only: the context map without freezing it (the engine never writes to it). */
+export const CUSTOM = Symbol('custom');
 
 /**
  * What a hook handler receives (rules H2–H4). Everything on it is read-only: a hook changes
@@ -142,6 +144,11 @@ export class PolicyContext {
   /** A context value by name, or undefined (rule C1). */
   get(name: string): string | undefined {
     return contextValue(this.#custom, name);
+  }
+
+  /** The context map for the engine's own reads: freezing is for what hooks hold. */
+  [CUSTOM](): ContextMap {
+    return this.#custom;
   }
 
   /** The value later hooks see. */

@@ -2,7 +2,7 @@ import { isPolicyTrigger, PolicyAction, PolicyTrigger, type Operation } from './
 import { normalizeAuditQuery } from './audit/audit-query.js';
 import { describe, keyTextOf, ownBytes, ownKey, toBuffer, type BytesLike } from './bytes.js';
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink, BucketRequest, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
-import { NEXT_HOOK, normalizeContext, PolicyContext, SET_VALUE } from './context.js';
+import { CUSTOM, NEXT_HOOK, normalizeContext, PolicyContext, SET_VALUE } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
 import { toDecision, type Decision, type PolicyHandler } from './hooks/handler.js';
 import { isThenable } from './thenable.js';
@@ -651,7 +651,7 @@ export class PolicyEngine {
     const buckets: BucketRequest[] = new Array(limits.length);
     let answer: RateLimitDecision | PromiseLike<RateLimitDecision>;
     try {
-      for (let i = 0; i < limits.length; i++) buckets[i] = limits[i]!.request(ctx.custom);
+      for (let i = 0; i < limits.length; i++) buckets[i] = limits[i]!.request(ctx[CUSTOM]());
       answer = this.#rateLimitStore.consume(buckets, ctx.timestamp);
     } catch (cause) {
       return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
@@ -721,8 +721,7 @@ export class PolicyEngine {
       } catch (cause) {
         return this.#hookFailed(trigger, ctx, hook.value, cause);
       }
-      const applied = ctx[APPLIED]();
-      if (applied !== undefined) applied.push(hook.value.id);
+      ctx[APPLIED](hook.value.id);
       if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) {
         ctx[DECISION]().decidedBy = hook.value;
         return decision;
@@ -745,7 +744,7 @@ export class PolicyEngine {
     } catch (cause) {
       return this.#hookFailed(trigger, ctx, hooks[at]!.value, cause);
     }
-    ctx[APPLIED]()?.push(hooks[at]!.value.id);
+    ctx[APPLIED](hooks[at]!.value.id);
     if (decision.action === PolicyAction.DENY || decision.action === PolicyAction.MODIFY) {
       ctx[DECISION]().decidedBy = hooks[at]!.value;
       return decision;

@@ -36,11 +36,17 @@ export class RocksDBStore implements KeyValueStore {
   // Gets issued in the same tick share one getMany: one trip through libuv's thread pool
   // instead of one each; with many reads in flight that trip, not the read, is the cost.
   // getMany also answers a miss with undefined, where get would build and throw an error.
-  readonly #reads = new TickBatch<Buffer, Buffer | undefined>((keys) => this.#db.getMany(keys, BUFFERS));
+  readonly #reads = new TickBatch<Buffer, Buffer | undefined>((keys, done) => {
+    this.#assertOpen();
+    this.#db._getMany(keys, BUFFERS, done);
+  });
   // Writes issued in the same tick go to RocksDB as one write batch, in the order they were
   // issued: one write-ahead-log append (and with `sync`, one fsync) for all of them. The
   // batch is atomic, so its writes succeed or fail together.
-  readonly #writes = new TickBatch<WriteOp, void>((ops) => this.#db.batch(ops, this.#sync ? SYNC : BUFFERS));
+  readonly #writes = new TickBatch<WriteOp, void>((ops, done) => {
+    this.#assertOpen();
+    this.#db._batch(ops, this.#sync ? SYNC : BUFFERS, done);
+  });
 
   // `db` is typed `unknown` here so that the shipped declarations never name the binding's
   // types: @nxtedition/rocksdb ships none, and a consumer with skipLibCheck off would fail.
@@ -95,7 +101,7 @@ export class RocksDBStore implements KeyValueStore {
 
   /** Keys in `range` in byte order, from RocksDB's native iterator (a snapshot at creation). */
   iterator(range: KeyRange): KeyValueIterator {
-    if (this.#db.status !== 'open') throw new Error(`RocksDB store ${this.location} is not open`);
+    this.#assertOpen();
     const options: Record<string, unknown> = { ...BUFFERS, reverse: range.reverse, values: range.values, keys: true };
     // Only the bounds that are set: abstract-level reads a bound given as undefined as a bound.
     for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) if (range[bound] !== undefined) options[bound] = range[bound];
@@ -111,8 +117,18 @@ export class RocksDBStore implements KeyValueStore {
    */
   async batch(operations: readonly BatchOperation[]): Promise<void> {
     assertBatchOperations(operations);
-    if (this.#db.status !== 'open') throw new Error(`RocksDB store ${this.location} is not open`);
+    this.#assertOpen();
     await Promise.all(operations.map((op) => this.#writes.add(op)));
+  }
+
+  /**
+   * The reads and writes above call abstract-level's implementation methods (`_getMany`,
+   * `_batch`) directly: the public ones add argument checks, encodings and a promise per call,
+   * all of which this store does itself (keys and values are Buffers, an operation's promise
+   * is its own). What those methods rely on the public ones for is that the database is open.
+   */
+  #assertOpen(): void {
+    if (this.#db.status !== 'open') throw Object.assign(new Error(`RocksDB store ${this.location} is not open`), { code: 'LEVEL_DATABASE_NOT_OPEN' });
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,9 @@ declare module '@nxtedition/rocksdb' {
     batch(operations: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[], options?: Encodings & { sync?: boolean }): Promise<void>;
     getMany(keys: Buffer[], options?: Encodings): Promise<(Buffer | undefined)[]>;
     iterator(options?: Record<string, unknown>): RocksIterator;
+    // abstract-level's implementation methods: no status check, no encoding, callback only.
+    _getMany(keys: Buffer[], options: Encodings, callback: (error: unknown, values?: (Buffer | undefined)[]) => void): void;
+    _batch(operations: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[], options: Encodings & { sync?: boolean }, callback: (error: unknown) => void): void;
   }
   export interface RocksIterator {
     next(): Promise<[Buffer, Buffer | undefined] | undefined>;

@@ -1,3 +1,6 @@
+/** Answers a whole batch: an error for every caller, or one result per item (or none when every result is undefined). */
+export type BatchDone<R> = (error: unknown, results?: readonly R[]) => void;
+
 /**
  * Collects the items added in one tick and hands them to `run` together, answering each
  * caller with its own result (or every caller with the batch's error).
@@ -5,21 +8,24 @@
  * The flush waits for `process.nextTick`, which runs once the pending promise jobs have
  * drained: operations that reach the store a few microtasks apart (each behind its own
  * policy hooks) still share the batch, and a lone operation is not delayed by a timer.
+ * `run` answers through a callback, so a batch costs no promise of its own.
  */
 export class TickBatch<I, R> {
-  readonly #run: (items: I[]) => Promise<readonly R[] | void>;
+  readonly #run: (items: I[], done: BatchDone<R>) => void;
   #items: I[] = [];
   #resolve: ((result: R) => void)[] = [];
   #reject: ((error: unknown) => void)[] = [];
+  readonly #flushSoon = (): void => {
+    this.#flush(undefined);
+  };
 
-  /** `run` answers one result per item, in order, or nothing when every result is undefined. */
-  constructor(run: (items: I[]) => Promise<readonly R[] | void>) {
+  constructor(run: (items: I[], done: BatchDone<R>) => void) {
     this.#run = run;
   }
 
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      if (this.#items.length === 0) process.nextTick(() => this.flush());
+      if (this.#items.length === 0) process.nextTick(this.#flushSoon);
       this.#items.push(item);
       this.#resolve.push(resolve);
       this.#reject.push(reject);
@@ -29,21 +35,32 @@ export class TickBatch<I, R> {
   /** Runs what is pending now; resolves when its callers are answered. Never rejects. */
   flush(): Promise<void> {
     if (this.#items.length === 0) return Promise.resolve();
+    return new Promise<void>((answered) => this.#flush(answered));
+  }
+
+  #flush(answered: (() => void) | undefined): void {
+    if (this.#items.length === 0) {
+      answered?.();
+      return;
+    }
     const items = this.#items;
     const resolve = this.#resolve;
     const reject = this.#reject;
     this.#items = [];
     this.#resolve = [];
     this.#reject = [];
-    let pending: Promise<readonly R[] | void>;
+    let settled = false;
+    const done: BatchDone<R> = (error, results) => {
+      if (settled) return;
+      settled = true;
+      if (error !== null && error !== undefined) for (let i = 0; i < reject.length; i++) reject[i]!(error);
+      else for (let i = 0; i < resolve.length; i++) resolve[i]!(results === undefined ? (undefined as R) : results[i]!);
+      answered?.();
+    };
     try {
-      pending = this.#run(items);
+      this.#run(items, done);
     } catch (error) {
-      pending = Promise.reject(error);
+      done(error);
     }
-    return pending.then(
-      (results) => resolve.forEach((answer, i) => answer(results ? results[i]! : (undefined as R))),
-      (error: unknown) => reject.forEach((answer) => answer(error)),
-    );
   }
 }

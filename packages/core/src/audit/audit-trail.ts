@@ -1,9 +1,9 @@
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink } from '../contracts.js';
 import type { PolicyContext } from '../context.js';
-import { decisionRecord } from '../events/decision-record.js';
+import { DECISION, DecisionContext, decisionRecord } from '../events/decision-record.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { isThenable } from '../thenable.js';
-import { MemoryAuditSink } from '../memory/memory-audit-sink.js';
+import { MemoryAuditSink, RECORD_DECISION } from '../memory/memory-audit-sink.js';
 import { StepTimeout, type Deadline } from '../timeouts.js';
 
 export interface AuditTrailOptions {
@@ -69,6 +69,12 @@ export class AuditTrail {
    */
   record(ctx: PolicyContext, result: AuditResult): Promise<void> | undefined {
     if (!this.#on) return undefined;
+    const sink = this.#sink;
+    // The in-memory log keeps the decision column by column: no entry object to build.
+    if (sink instanceof MemoryAuditSink && ctx instanceof DecisionContext) {
+      sink[RECORD_DECISION](ctx, ctx[DECISION](), result);
+      return undefined;
+    }
     const entry = toEntry(ctx, result);
     let done: void | Promise<void>;
     try {

@@ -18,37 +18,65 @@ let poolAt = POOL.length;
 const OUT = Buffer.from('00000000-0000-7000-8000-000000000000', 'latin1');
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
-/** A new decision id. `now` is milliseconds since the epoch, from the engine's clock. */
-export function newDecisionId(now: number = Date.now()): string {
+/**
+ * The parts of a decision id, drawn when the decision is made and turned into text only when
+ * something reads it: `ms` (48-bit Unix milliseconds), `counter` (12 bits), `hi` (the variant
+ * byte and 3 random bytes), `lo` (4 random bytes).
+ */
+export interface DecisionIdParts {
+  ms: number;
+  counter: number;
+  hi: number;
+  lo: number;
+}
+
+/** Draws the next decision id's parts into `out`. `now` is milliseconds since the epoch, from the engine's clock. */
+export function nextDecisionId(now: number, out: DecisionIdParts): void {
   if (now > lastMs) {
     lastMs = Math.floor(now);
     counter = 0;
-    stamp(lastMs);
   } else if (++counter > 0xfff) {
     // Same millisecond (or the clock stepped back) 4096 times: borrow the next millisecond.
     counter = 0;
-    stamp(++lastMs);
+    ++lastMs;
   }
   if (poolAt + 8 > POOL.length) {
     randomFillSync(POOL);
     poolAt = 0;
   }
-  OUT[15] = HEX[counter >> 8]!;
-  OUT[16] = HEX[(counter >> 4) & 15]!;
-  OUT[17] = HEX[counter & 15]!;
+  out.ms = lastMs;
+  out.counter = counter;
   // Variant bits 10, then 62 random bits.
-  const v = 0x80 | (POOL[poolAt]! & 0x3f);
-  OUT[19] = HEX[v >> 4]!;
-  OUT[20] = HEX[v & 15]!;
-  let at = 21;
-  for (let i = 1; i < 8; i++) {
-    if (at === 23) at = 24;
-    const byte = POOL[poolAt + i]!;
-    OUT[at++] = HEX[byte >> 4]!;
-    OUT[at++] = HEX[byte & 15]!;
-  }
+  out.hi = (((0x80 | (POOL[poolAt]! & 0x3f)) << 24) | (POOL[poolAt + 1]! << 16) | (POOL[poolAt + 2]! << 8) | POOL[poolAt + 3]!) >>> 0;
+  out.lo = POOL.readUInt32BE(poolAt + 4);
   poolAt += 8;
+}
+
+/** The text of the decision id with these parts (lowercase hex, dashes at 8, 13, 18 and 23). */
+export function formatDecisionId(ms: number, counterPart: number, hi: number, lo: number): string {
+  if (ms !== stampedMs) {
+    stamp(ms);
+    stampedMs = ms;
+  }
+  OUT[15] = HEX[counterPart >> 8]!;
+  OUT[16] = HEX[(counterPart >> 4) & 15]!;
+  OUT[17] = HEX[counterPart & 15]!;
+  let at = 19;
+  for (let shift = 28; shift >= 0; shift -= 4) {
+    if (at === 23) at = 24;
+    OUT[at++] = HEX[(hi >>> shift) & 15]!;
+  }
+  for (let shift = 28; shift >= 0; shift -= 4) OUT[at++] = HEX[(lo >>> shift) & 15]!;
   return OUT.toString('latin1', 0, 36);
+}
+
+let stampedMs = -1;
+const PARTS: DecisionIdParts = { ms: 0, counter: 0, hi: 0, lo: 0 };
+
+/** A new decision id. `now` is milliseconds since the epoch, from the engine's clock. */
+export function newDecisionId(now: number = Date.now()): string {
+  nextDecisionId(now, PARTS);
+  return formatDecisionId(PARTS.ms, PARTS.counter, PARTS.hi, PARTS.lo);
 }
 
 /** Writes the 48-bit millisecond time into the first 13 characters (8, dash, 4). */

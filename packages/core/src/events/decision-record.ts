@@ -2,7 +2,8 @@ import type { Operation, PolicyAction } from '../actions.js';
 import type { AuditEntry, AuditResult } from '../contracts.js';
 import { PolicyContext, type ContextMap } from '../context.js';
 import type { Rule, RuleRef } from '../rules/rule.js';
-import { newDecisionId } from './decision-id.js';
+import { formatDecisionId, nextDecisionId, type DecisionIdParts } from './decision-id.js';
+import { AppliedRules } from './applied-rules.js';
 import type { Observation } from './observation.js';
 
 /** Engine-only methods of {@link DecisionContext}; not exported from the package. */
@@ -19,27 +20,57 @@ export interface ShadowHit {
 }
 
 /** The engine's record of one operation's decision, kept private on the context. */
-export class DecisionState {
+export class DecisionState implements DecisionIdParts {
   #id: string | undefined = undefined;
   /** The rule that decided (denied, modified, or allowed under deny-by-default). */
   decidedBy: RuleRef | undefined = undefined;
-  /** Ids of the rules that applied, in evaluation order; collected only when something will read them. */
-  applied: string[] | undefined;
+  /** The rules that applied so far, in evaluation order; collected only when something will read them. */
+  appliedRules: AppliedRules | undefined;
   /** The first shadow rule that would have denied or modified the operation. */
   shadow: ShadowHit | undefined = undefined;
   /** The id shared by the entries of one batch or scan. */
   batchId: string | undefined = undefined;
+  // The decision id's parts (./decision-id.ts), drawn on first use; ms -1 until then.
+  ms = -1;
+  counter = 0;
+  hi = 0;
+  lo = 0;
 
   constructor(
     readonly timestamp: number,
     collect: boolean,
   ) {
-    this.applied = collect ? [] : undefined;
+    this.appliedRules = collect ? AppliedRules.NONE : undefined;
+  }
+
+  /** Records that rule `id` applied, when applied rules are collected. */
+  apply(id: string): void {
+    if (this.appliedRules !== undefined) this.appliedRules = this.appliedRules.then(id);
+  }
+
+  /** A copy of the applied rule ids, or undefined when they are not collected. */
+  get applied(): string[] | undefined {
+    return this.appliedRules?.ids.slice();
+  }
+
+  /** Draws the decision id's parts if nothing has yet: the id is fixed from then on. */
+  drawId(): this {
+    if (this.ms < 0) nextDecisionId(this.timestamp, this);
+    return this;
   }
 
   /** Made on first read: an operation nobody records pays nothing for it. */
   get id(): string {
-    return (this.#id ??= newDecisionId(this.timestamp));
+    if (this.#id === undefined) {
+      this.drawId();
+      this.#id = formatDecisionId(this.ms, this.counter, this.hi, this.lo);
+    }
+    return this.#id;
+  }
+
+  /** The id's text if something has read it already. */
+  get idText(): string | undefined {
+    return this.#id;
   }
 }
 
@@ -75,9 +106,9 @@ export class DecisionContext extends PolicyContext {
     return (this.#state ??= new DecisionState(this.timestamp, false));
   }
 
-  /** Where applied rule ids go, or undefined when nothing will read them (no state made for the question). */
-  [APPLIED](): string[] | undefined {
-    return this.#state?.applied;
+  /** Records that rule `id` applied, when something will read the applied rules (no state made for the question). */
+  [APPLIED](id: string): void {
+    this.#state?.apply(id);
   }
 
   /** The operation's observation, when someone subscribes to decision events. */
@@ -117,7 +148,7 @@ export function decisionRecord(ctx: PolicyContext, result: AuditResult): AuditEn
     const decision = ctx[DECISION]();
     entry.decisionId = decision.id;
     entry.ruleId = decision.decidedBy?.id ?? null;
-    if (decision.applied !== undefined) entry.appliedRules = decision.applied;
+    if (decision.appliedRules !== undefined) entry.appliedRules = decision.appliedRules.ids.slice();
     if (decision.shadow !== undefined) {
       entry.shadowRuleId = decision.shadow.rule.id;
       entry.shadowAction = decision.shadow.action as AuditEntry['shadowAction'];

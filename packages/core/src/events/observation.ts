@@ -126,7 +126,7 @@ export class Observation {
     const state = ctx[DECISION]();
     const rule = state.decidedBy;
     const record = decisionRecord(ctx, result) as DecisionEvent;
-    record.appliedRules = (state.applied ?? []).slice();
+    record.appliedRules = state.applied ?? [];
     record.trigger = rule?.trigger ?? null;
     record.pattern = rule?.pattern ?? null;
     record.code = code;

@@ -1,7 +1,13 @@
-import { matchesAuditQuery, normalizeAuditQuery } from '../audit/audit-query.js';
+import { normalizeAuditQuery } from '../audit/audit-query.js';
 import { describe } from '../bytes.js';
-import type { AuditEntry, AuditEntryIterator, AuditQuery, AuditSink, AuditStreamQuery } from '../contracts.js';
+import type { AuditEntry, AuditEntryIterator, AuditQuery, AuditResult, AuditSink, AuditStreamQuery } from '../contracts.js';
+import type { PolicyContext } from '../context.js';
+import type { DecisionState } from '../events/decision-record.js';
 import { IteratorError } from '../storage/iterator.js';
+import { AuditRing } from './audit-ring.js';
+
+/** Engine-only: records a decision without making an entry object (see {@link AuditRing}). */
+export const RECORD_DECISION = Symbol('recordDecision');
 
 export interface MemoryAuditSinkOptions {
   /** Newest entries kept; older ones are dropped (rule A1). @default 10000 */
@@ -26,8 +32,11 @@ export function assertMaxEntries(value: unknown, name = 'maxEntries'): number {
  */
 export class MemoryAuditSink implements AuditSink {
   readonly supports = { stream: true, decisionFields: true } as const;
-  #ring: AuditEntry[] = [];
+  #ring: AuditRing;
+  /** Entries held. */
+  #size = 0;
   #capacity: number;
+  /** The slot the next entry goes to. */
   #next = 0;
   /** Entries ever appended: the position (cursor) of the next one. */
   #appended = 0;
@@ -35,6 +44,7 @@ export class MemoryAuditSink implements AuditSink {
   constructor(options: MemoryAuditSinkOptions = {}) {
     if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
     this.#capacity = assertMaxEntries(options.maxEntries, 'options.maxEntries');
+    this.#ring = new AuditRing(this.#capacity);
   }
 
   get maxEntries(): number {
@@ -42,36 +52,63 @@ export class MemoryAuditSink implements AuditSink {
   }
 
   get size(): number {
-    return this.#ring.length;
+    return this.#size;
   }
 
   /** Changes the capacity, keeping the newest entries that fit. */
   resize(maxEntries: number): void {
     const capacity = assertMaxEntries(maxEntries);
-    const kept = this.#newest(Math.min(capacity, this.#ring.length));
+    const kept = this.#newest(Math.min(capacity, this.#size));
     this.#capacity = capacity;
-    this.#ring = kept;
+    this.#ring = new AuditRing(capacity);
+    kept.forEach((e, slot) => this.#ring.setEntry(slot, e));
+    this.#size = kept.length;
     this.#next = kept.length % capacity;
   }
 
   append(entry: AuditEntry): void {
+    this.#ring.setEntry(this.#take(), entry);
+  }
+
+  /** The engine's append: the same entry as `append(decisionRecord(ctx, result))`, without the object. */
+  [RECORD_DECISION](ctx: PolicyContext, decision: DecisionState, result: AuditResult): void {
+    this.#ring.setDecision(this.#take(), ctx, decision, result);
+  }
+
+  /** The slot of the entry being appended (the oldest one's, once full). */
+  #take(): number {
     this.#appended++;
-    if (this.#ring.length < this.#capacity) {
-      this.#ring.push(entry);
-      this.#next = this.#ring.length % this.#capacity;
-      return;
-    }
-    this.#ring[this.#next] = entry;
-    this.#next = (this.#next + 1) % this.#capacity;
+    const slot = this.#next;
+    if (this.#size < this.#capacity) this.#size++;
+    this.#next = slot + 1 === this.#capacity ? 0 : slot + 1;
+    return slot;
+  }
+
+  /** The slot of the `i`-th newest entry (1: the newest). */
+  #slotOfNewest(i: number): number {
+    const n = this.#size;
+    return (this.#next - i + n) % n;
+  }
+
+  #matches(slot: number, q: AuditQuery): boolean {
+    const r = this.#ring;
+    return (
+      (q.agentId === undefined || r.agentId(slot) === q.agentId) &&
+      (q.operation === undefined || r.operation(slot) === q.operation) &&
+      (q.result === undefined || r.result(slot) === q.result) &&
+      (q.ruleId === undefined || r.ruleId(slot) === q.ruleId) &&
+      (q.since === undefined || r.timestamp(slot) >= q.since) &&
+      (q.until === undefined || r.timestamp(slot) <= q.until)
+    );
   }
 
   query(query: AuditQuery = {}): AuditEntry[] {
     const q = normalizeAuditQuery(query);
     const out: AuditEntry[] = [];
-    const n = this.#ring.length;
+    const n = this.#size;
     for (let i = 1; i <= n && out.length < q.limit; i++) {
-      const e = this.#ring[(this.#next - i + n) % n]!;
-      if (matchesAuditQuery(e, q)) out.push({ ...e });
+      const slot = this.#slotOfNewest(i);
+      if (this.#matches(slot, q)) out.push(this.#ring.entry(slot));
     }
     return out.reverse();
   }
@@ -96,17 +133,17 @@ export class MemoryAuditSink implements AuditSink {
         pos = asc ? 0 : end - 1;
       } else if (end < 0) end = this.#appended;
       for (;;) {
-        const oldest = this.#appended - this.#ring.length;
+        const oldest = this.#appended - this.#size;
         if (asc ? pos >= end : pos < oldest) return undefined;
         if (asc && pos < oldest) pos = oldest;
         if (!asc && pos >= this.#appended) pos = this.#appended - 1;
         const at = pos;
         pos += asc ? 1 : -1;
-        const start = this.#ring.length < this.#capacity ? 0 : this.#next;
-        const e = this.#ring[(start + (at - oldest)) % this.#ring.length]!;
-        if (matchesAuditQuery(e, q)) {
+        const start = this.#size < this.#capacity ? 0 : this.#next;
+        const slot = (start + (at - oldest)) % this.#size;
+        if (this.#matches(slot, q)) {
           cursor = String(at);
-          return { ...e };
+          return this.#ring.entry(slot);
         }
       }
     };
@@ -174,15 +211,15 @@ export class MemoryAuditSink implements AuditSink {
   }
 
   clear(): void {
-    this.#ring = [];
+    this.#ring.clear();
+    this.#size = 0;
     this.#next = 0;
   }
 
   /** The newest `k` entries, oldest first. */
   #newest(k: number): AuditEntry[] {
-    const n = this.#ring.length;
     const out: AuditEntry[] = [];
-    for (let i = k; i >= 1; i--) out.push(this.#ring[(this.#next - i + n) % n]!);
+    for (let i = k; i >= 1; i--) out.push(this.#ring.entry(this.#slotOfNewest(i)));
     return out;
   }
 }

@@ -1,7 +1,7 @@
 import { PolicyAction, PolicyTrigger, type Operation } from '../actions.js';
 import { describe, ownBytes, ownKey, type BytesLike } from '../bytes.js';
 import type { AuditResult, BatchOperation, BucketRequest, RateLimitDecision } from '../contracts.js';
-import { normalizeContext, SET_VALUE } from '../context.js';
+import { CUSTOM, normalizeContext, SET_VALUE } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { DECISION, type DecisionContext } from '../events/decision-record.js';
 import { newDecisionId } from '../events/decision-id.js';
@@ -108,7 +108,7 @@ async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): P
   const byKey = new Map<string, BucketRequest & { tokens: number }>();
   for (const s of steps) {
     for (const limit of p.limitsFor(s.operation)) {
-      const request = limit.request(s.ctx.custom);
+      const request = limit.request(s.ctx[CUSTOM]());
       const seen = byKey.get(request.key);
       if (seen !== undefined) seen.tokens++;
       else byKey.set(request.key, { key: request.key, capacity: request.capacity, windowMs: request.windowMs, tokens: 1 });

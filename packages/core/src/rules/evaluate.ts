@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
-import { contextValue, NEXT_HOOK, type PolicyContext } from '../context.js';
+import { contextValue, CUSTOM, NEXT_HOOK, type PolicyContext } from '../context.js';
 import { DECISION, DecisionContext } from '../events/decision-record.js';
 import { toDecision, type Decision } from '../hooks/handler.js';
 import { isThenable } from '../thenable.js';
@@ -72,7 +72,7 @@ export class TriggerRun {
     /** For `evaluate`: one check per rule, filled in as rules run; failures become DENY instead of throwing. */
     readonly checks?: Map<Rule, RuleCheck>,
   ) {
-    this.#namespace = contextValue(ctx.custom, 'namespace');
+    this.#namespace = contextValue(ctx[CUSTOM](), 'namespace');
   }
 
   run(): Decision | Promise<Decision> {
@@ -157,7 +157,7 @@ export class TriggerRun {
   }
 
   #record(rule: Rule): void {
-    if (this.ctx instanceof DecisionContext) this.ctx[DECISION]().applied?.push(rule.id);
+    if (this.ctx instanceof DecisionContext) this.ctx[DECISION]().apply(rule.id);
   }
 
   /** Joins one rule's decision in; true when evaluation stops here. */

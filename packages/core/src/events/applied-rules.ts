@@ -1,0 +1,36 @@
+/**
+ * The ids of the rules that applied to one operation, in evaluation order, as a node of a
+ * shared tree: operations that apply the same rules in the same order share one node, so
+ * collecting them allocates nothing once the tree has seen that sequence, and an audit log
+ * holding many such lists holds one array for all of them.
+ */
+export class AppliedRules {
+  /** The ids, oldest first: frozen, shared by every operation on this node. */
+  readonly ids: readonly string[];
+  #next: Map<string, AppliedRules> | undefined = undefined;
+
+  private constructor(ids: readonly string[]) {
+    this.ids = Object.freeze(ids);
+  }
+
+  /** The sequence of no rules: where every operation starts. */
+  static readonly NONE = new AppliedRules([]);
+
+  /** This sequence followed by `id`. */
+  then(id: string): AppliedRules {
+    const known = this.#next?.get(id);
+    if (known !== undefined) return known;
+    const node = new AppliedRules([...this.ids, id]);
+    // Past the bound, sequences are made per operation (correct, just not shared): the tree
+    // never grows with the number of distinct keys or rule combinations an attacker can cause.
+    if (nodes < MAX_NODES) {
+      nodes++;
+      (this.#next ??= new Map()).set(id, node);
+    }
+    return node;
+  }
+}
+
+/** Most shared sequences kept, over every engine in the process. */
+const MAX_NODES = 65_536;
+let nodes = 0;
