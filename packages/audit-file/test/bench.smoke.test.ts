@@ -33,8 +33,10 @@ it('the open and verify benchmark measures both and prints the split and the flo
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   expect(run.stdout).toMatch(/open \+ close, [\d.]+ MB log\s+[\d.]+ ms/);
-  expect(run.stdout).toMatch(/before:\s+\d+ ms\s+\d+ MB\/s\s+reading \d+%/);
-  expect(run.stdout).toMatch(/now:\s+\d+ ms\s+\d+ MB\/s\s+reading \d+%, scanning \d+%, hashing \+ chain \d+%/);
+  expect(run.stdout).toMatch(/before:\s+\d+ ms\s+\d+ MB\/s\s+reading line by line \d+%/);
+  expect(run.stdout).toMatch(/previous:\s+\d+ ms\s+\d+ MB\/s\s+reading line by line \d+%, matching each line \d+%/);
+  expect(run.stdout).toMatch(/now:\s+\d+ ms\s+\d+ MB\/s\s+reading blocks \d+%, hashing \d+%, scanning runs \+ chain \d+%/);
+  expect(run.stdout).toMatch(/now \/ previous: [\d.]+x/);
   expect(run.stdout).toContain('skipped  open');
   expect(run.stdout).toContain('skipped  verify now / before');
 });

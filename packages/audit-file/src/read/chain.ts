@@ -90,6 +90,20 @@ export class ChainCursor {
     return undefined;
   }
 
+  /**
+   * After {@link accept} took the first entry of a run that is known to chain on from it
+   * (each entry's prev the hash before it, seqs consecutive, hashes right, members allowed
+   * in this file: what accept would check of each), moves to its last entry, `more` entries on.
+   */
+  advanceRun(last: ChainRecord, more: number): void {
+    this.last = last;
+    this.lastHash = last.hash;
+    this.lastEntrySeq = last.seq;
+    this.lastEntryHash = last.hash;
+    this.entriesInFile += more;
+    this.inFile += more;
+  }
+
   #check(parsed: ChainInput): ChainFailure | undefined {
     const expected = this.expected;
     if (!parsed.ok) return { problem: parsed.problem, seq: expected, detail: parsed.detail };

@@ -97,3 +97,55 @@ export async function* linesForward(src: Source, end: number, blockSize = SCAN_B
   }
   return { tail: { bytes: carry.length === 0 ? Buffer.alloc(0) : Buffer.concat(carry), offset: carry.length === 0 ? end : carryStart } };
 }
+
+/** verify reads everything, and checks whole blocks of lines at once: larger blocks still. */
+export const VERIFY_BLOCK_SIZE = 1024 * 1024;
+
+/** Whole lines of a file: `buf[0, end)` is one or more lines, each with its newline; `offset` is the file offset of `buf[0]`. */
+export interface Block {
+  buf: Buffer;
+  end: number;
+  offset: number;
+}
+
+/**
+ * The lines of `[start, end)` a block at a time (about `blockSize` bytes, whole lines only),
+ * for a caller that walks the lines itself: no object or promise per line. The next block
+ * is read while the caller works on the current one. Bytes after the last newline come back
+ * in the result as the torn tail, as from {@link linesForward}.
+ */
+export async function* blocksForward(src: Source, end: number, blockSize = VERIFY_BLOCK_SIZE, start = 0): AsyncGenerator<Block, ForwardResult> {
+  let pos = start;
+  /** A block: the carried start of a line, then the next `blockSize` bytes of the file. */
+  const read = (carry: Buffer): Promise<Buffer> => {
+    const size = Math.min(blockSize, end - pos);
+    const buf = Buffer.allocUnsafe(carry.length + size);
+    carry.copy(buf, 0);
+    const done = readFully(src, buf.subarray(carry.length), pos).then(() => buf);
+    pos += size;
+    done.catch(() => {}); // awaited below; an early return must not leave it unhandled
+    return done;
+  };
+  let bufStart = start;
+  let pending: Promise<Buffer> | undefined = pos < end ? read(Buffer.alloc(0)) : undefined;
+  try {
+    while (pending !== undefined) {
+      const buf = await pending;
+      pending = undefined;
+      const last = buf.lastIndexOf(NL);
+      const offset = bufStart;
+      bufStart = offset + last + 1;
+      // The partial line at the end starts the next block (copied there before this one is handed out).
+      if (pos < end) pending = read(buf.subarray(last + 1));
+      else if (last + 1 < buf.length) {
+        if (last >= 0) yield { buf, end: last + 1, offset };
+        return { tail: { bytes: buf.subarray(last + 1), offset: offset + last + 1 } };
+      }
+      if (last >= 0) yield { buf, end: last + 1, offset };
+    }
+    return { tail: { bytes: Buffer.alloc(0), offset: end } };
+  } finally {
+    // Never close the file under a read still in flight.
+    if (pending !== undefined) await pending.catch(() => undefined);
+  }
+}

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { linesForward, type Line } from './line-reader.js';
+import { blocksForward, linesForward, type Block, type Line } from './line-reader.js';
 import { listRotated } from '../segments.js';
 import { openSource, type Source } from './source.js';
 
@@ -71,6 +71,43 @@ export async function* logItems(files: LogFile[]): AsyncGenerator<LogItem> {
           break;
         }
         yield { kind: 'line', file, line: next.value };
+      }
+    } finally {
+      files[i] = { ...file, source: undefined };
+      await src?.close();
+    }
+  }
+}
+
+export type LogBlockItem =
+  | { kind: 'start'; file: LogFile }
+  /** Whole lines of the file (see {@link Block}). */
+  | { kind: 'block'; file: LogFile; block: Block }
+  /** Bytes after the last newline of a file. */
+  | { kind: 'tail'; file: LogFile; line: Line };
+
+/** {@link logItems} a block of lines at a time (verify walks the lines of a block itself). */
+export async function* logBlocks(files: LogFile[], blockSize?: number): AsyncGenerator<LogBlockItem> {
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i]!;
+    let src: Source | undefined;
+    try {
+      src = await sourceOf(file);
+      if (src === undefined) continue;
+      const end = file.end ?? (await src.size());
+      yield { kind: 'start', file };
+      const blocks = blocksForward(src, end, blockSize);
+      try {
+        for (;;) {
+          const next = await blocks.next();
+          if (next.done) {
+            if (next.value.tail.bytes.length > 0) yield { kind: 'tail', file, line: next.value.tail };
+            break;
+          }
+          yield { kind: 'block', file, block: next.value };
+        }
+      } finally {
+        await blocks.return({ tail: { bytes: Buffer.alloc(0), offset: end } });
       }
     } finally {
       files[i] = { ...file, source: undefined };

@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
 import { ChainCursor, type ChainFailure, type ChainInput, type ChainProblem, type ChainRecord } from './chain.js';
-import { checkLine } from './scan-line.js';
+import { checkLine, scanRun } from './scan-line.js';
 import { makeHasher, type HashAlg } from '../hasher.js';
-import { logFiles, logItems, releaseAll, type LogFile, type LogItem } from './log-files.js';
+import type { Block } from './line-reader.js';
+import { logBlocks, logFiles, releaseAll, type LogBlockItem, type LogFile, type LogItem } from './log-files.js';
 import { isTornHeader, type FormatVersion } from '../record.js';
 
 /** A seq and hash recorded earlier (for example from a previous verify) that the log must still contain. */
@@ -67,23 +69,53 @@ function checkAnchor(anchor: unknown): AuditAnchor | undefined {
   return a;
 }
 
-export async function verifyFiles(files: LogFile[], options: VerifyOptions = {}): Promise<VerifyResult> {
+/** Internal knobs, for the tests that hold the fast path to the line-by-line one and for the benchmark. */
+export interface VerifyTuning {
+  /** Bytes read at a time. @default VERIFY_BLOCK_SIZE */
+  blockSize?: number;
+  /** false: every line the long way (checkLine, one line at a time), as verify did before runs. @default true */
+  runs?: boolean;
+}
+
+export async function verifyFiles(files: LogFile[], options: VerifyOptions = {}, tuning: VerifyTuning = {}): Promise<VerifyResult> {
   try {
-    return await verifyChain(files, options);
+    return await verifyChain(files, options, tuning);
   } finally {
     await releaseAll(files);
   }
 }
 
-async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<VerifyResult> {
+async function verifyChain(files: LogFile[], options: VerifyOptions, tuning: VerifyTuning): Promise<VerifyResult> {
   const anchor = checkAnchor(options.anchor);
   const hmacKey = options.hmacKey === undefined ? undefined : Buffer.from(options.hmacKey as string);
   if (hmacKey !== undefined && hmacKey.length === 0) throw new RangeError('options.hmacKey must not be empty');
   const cursor = new ChainCursor(makeHasher(hmacKey));
   const result: VerifyResult = { ok: true, files: 0, entries: 0, firstSeq: null, lastSeq: 0, lastHash: cursor.lastHash, genesis: false, alg: null };
-  const items = logItems(files);
+  const items = logBlocks(files, tuning.blockSize);
+  const runs = tuning.runs ?? true;
   let tornTail: VerifyResult['tornTail'];
   let anchorFound = false;
+
+  /** One line the long way (what verify once did for every line): checkLine, the cursor, and on failure classify. */
+  const takeLine = async (item: LineItem, rest: () => AsyncGenerator<LogItem>): Promise<VerifyResult | undefined> => {
+    const parsed = checkLine(item.line.bytes, cursor.hasher);
+    const failure = cursor.accept(parsed);
+    if (failure !== undefined) return fail(result, await classify(cursor, failure, parsed, rest()), item);
+    const r = (parsed as { record: ChainRecord }).record;
+    if (r.type === 'header') result.alg ??= r.alg!;
+    if (r.type === 'entry') {
+      result.entries++;
+      result.firstSeq ??= r.seq;
+      if (anchor !== undefined && r.seq === anchor.seq) {
+        if (r.hash !== anchor.hash) return fail(result, { problem: 'edited', seq: r.seq, detail: `its hash differs from the anchor's: the chain was rewritten at or before seq ${r.seq}` }, item);
+        anchorFound = true;
+      }
+    }
+    result.lastSeq = cursor.lastEntrySeq;
+    result.lastHash = cursor.lastEntryHash;
+    return undefined;
+  };
+
   try {
     for (let next = await items.next(); !next.done; next = await items.next()) {
       const item = next.value;
@@ -94,7 +126,8 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
       }
       if (tornTail !== undefined) {
         // Only the active file may end mid-line, and it is the last file.
-        return fail(result, { problem: 'malformed', seq: cursor.expected, detail: 'data after a torn line' }, item);
+        const at = item.kind === 'block' ? lineAt(item.file, item.block, 0) : item;
+        return fail(result, { problem: 'malformed', seq: cursor.expected, detail: 'data after a torn line' }, at);
       }
       if (item.kind === 'tail') {
         if (cursor.inFile === 0) {
@@ -115,21 +148,34 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
         }
         return fail(result, { problem: 'truncated', seq: cursor.expected, detail: 'the sealed file ends in the middle of a line' }, item);
       }
-      const parsed = checkLine(item.line.bytes, cursor.hasher);
-      const failure = cursor.accept(parsed);
-      if (failure !== undefined) return fail(result, await classify(cursor, failure, parsed, items), item);
-      const r = (parsed as { record: ChainRecord }).record;
-      if (r.type === 'header') result.alg ??= r.alg!;
-      if (r.type === 'entry') {
-        result.entries++;
-        result.firstSeq ??= r.seq;
-        if (anchor !== undefined && r.seq === anchor.seq) {
-          if (r.hash !== anchor.hash) return fail(result, { problem: 'edited', seq: r.seq, detail: `its hash differs from the anchor's: the chain was rewritten at or before seq ${r.seq}` }, item);
-          anchorFound = true;
+      // A block of whole lines. Runs of entries that are canonical, hash right and chain
+      // among themselves are checked in one pass over the block's text (scanRun), the first
+      // of each run taken by the cursor like any record; every other line (headers, seals,
+      // anything the scan does not recognise, whatever breaks a run) goes the long way, and
+      // so does the whole block if it is not valid UTF-8. The outcome is the same as taking
+      // every line the long way: a run holds only lines the long way would accept.
+      const { file, block } = item;
+      const { buf, end } = block;
+      const text = runs && isUtf8(buf.subarray(0, end)) ? buf.toString('latin1', 0, end) : undefined;
+      for (let pos = 0; pos < end; ) {
+        if (text !== undefined) {
+          const run = scanRun(buf, text, pos, end, cursor.hasher, cursor.version !== 1, anchor?.seq ?? -1);
+          if (run !== undefined && cursor.accept({ ok: true, record: run.first, hashOk: true }) === undefined) {
+            cursor.advanceRun(run.last, run.count - 1);
+            result.entries += run.count;
+            result.firstSeq ??= run.first.seq;
+            result.lastSeq = cursor.lastEntrySeq;
+            result.lastHash = cursor.lastEntryHash;
+            pos = run.next;
+            continue;
+          }
         }
+        const line = lineAt(file, block, pos);
+        const next = pos + line.line.bytes.length + 1;
+        const failed = await takeLine(line, () => restOf(file, block, next, items));
+        if (failed !== undefined) return failed;
+        pos = next;
       }
-      result.lastSeq = cursor.lastEntrySeq;
-      result.lastHash = cursor.lastEntryHash;
     }
   } finally {
     await items.return(undefined);
@@ -150,6 +196,32 @@ async function verifyChain(files: LogFile[], options: VerifyOptions): Promise<Ve
     return failAtEnd(result, file, { problem: 'deleted', seq: anchor.seq, detail: `the anchor's entry is not in the log, which ${start} (rotated away or deleted); check against a newer anchor` });
   }
   return result;
+}
+
+type LineItem = Extract<LogItem, { kind: 'line' }>;
+
+/** The line of `block` that starts at `pos`, as a reader item. */
+function lineAt(file: LogFile, block: Block, pos: number): LineItem {
+  const nl = block.buf.indexOf(0x0a, pos);
+  return { kind: 'line', file, line: { bytes: block.buf.subarray(pos, nl), offset: block.offset + pos } };
+}
+
+/** The lines after `from` in `block`, then every later item, a line at a time (for classify). */
+async function* restOf(file: LogFile, block: Block, from: number, items: AsyncGenerator<LogBlockItem>): AsyncGenerator<LogItem> {
+  yield* linesOf(file, block, from);
+  for (let next = await items.next(); !next.done; next = await items.next()) {
+    const item = next.value;
+    if (item.kind === 'block') yield* linesOf(item.file, item.block, 0);
+    else yield item;
+  }
+}
+
+function* linesOf(file: LogFile, block: Block, from: number): Generator<LineItem> {
+  for (let pos = from; pos < block.end; ) {
+    const line = lineAt(file, block, pos);
+    yield line;
+    pos += line.line.bytes.length + 1;
+  }
 }
 
 /** A problem found only once every file was read; `offset` -1: no line to point at. */
