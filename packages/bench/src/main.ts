@@ -40,7 +40,7 @@ if (!args.has('--no-write') && !args.has('--quick') && only === undefined) {
     '',
     '1. `sochdb-policy`\'s `Database` on a temporary folder wrapped in a `PolicyEngine` with 10 hooks over the six',
     '   triggers, 2 rate limits that never reject and in-memory audit, against `@nxtedition/rocksdb` directly',
-    '   (`put`, and `getMany([key])`, which its `get` and the facade both use), same 1,000 keys',
+    '   (each round the faster of its public single-key calls: `put` or `batch([put])`, `get` or `getMany([key])`), same 1,000 keys',
     '   `users/<n>/profile` and 100-byte values. Sequential: the two alternate one operation at a time.',
     '   In flight: 64 concurrent loops, alternating in chunks of 4,000 operations. The control figures compare two raw databases.',
     '2. Engine cost of a `put` on `MemoryStore` (engine time minus the bare store\'s, per round) with 10, 1,000',

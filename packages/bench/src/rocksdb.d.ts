@@ -12,10 +12,11 @@ declare module '@nxtedition/rocksdb' {
     put(key: Buffer, value: Buffer, options?: Encodings & { sync?: boolean }): Promise<void>;
     del(key: Buffer, options?: Encodings & { sync?: boolean }): Promise<void>;
     batch(operations: ({ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer })[], options?: Encodings & { sync?: boolean }): Promise<void>;
+    get(key: Buffer, options?: Encodings): Promise<Buffer>;
     getMany(keys: Buffer[], options?: Encodings): Promise<(Buffer | undefined)[]>;
     iterator(options?: Encodings & { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number }): RocksIterator;
   }
-  export interface RocksIterator {
+  export interface RocksIterator extends AsyncIterable<[Buffer, Buffer]> {
     nextv(size: number): Promise<[Buffer, Buffer][]>;
     close(): Promise<void>;
   }

@@ -105,13 +105,18 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
 
 /** Rule R7 across the batch: every applicable bucket, as many tokens as operations it applies to, in one call. */
 async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): Promise<void> {
+  // One context for the whole batch: every write takes from the same buckets, every delete too.
+  let writes = 0;
+  for (const s of steps) if (s.operation === 'write') writes++;
+  const custom = steps[0]!.ctx[CUSTOM]();
   const byKey = new Map<string, BucketRequest & { tokens: number }>();
-  for (const s of steps) {
-    for (const limit of p.limitsFor(s.operation)) {
-      const request = limit.request(s.ctx[CUSTOM]());
+  for (const [operation, count] of [['write', writes], ['delete', steps.length - writes]] as const) {
+    if (count === 0) continue;
+    for (const limit of p.limitsFor(operation)) {
+      const request = limit.request(custom);
       const seen = byKey.get(request.key);
-      if (seen !== undefined) seen.tokens++;
-      else byKey.set(request.key, { key: request.key, capacity: request.capacity, windowMs: request.windowMs, tokens: 1 });
+      if (seen !== undefined) seen.tokens += count;
+      else byKey.set(request.key, { key: request.key, capacity: request.capacity, windowMs: request.windowMs, tokens: count });
     }
   }
   if (byKey.size === 0) return;

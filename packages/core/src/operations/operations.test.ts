@@ -237,6 +237,63 @@ describe('policy.scan', () => {
     await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_closed' });
   });
 
+  it('nextv decides many keys per call: withheld keys left out, the limit counted in entries returned', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+    const { policy } = await seeded(keys);
+    policy.beforeRead('k*0', () => PolicyAction.DENY).enableAudit({ maxEntries: 1000 });
+    const scan = policy.scan({ limit: 250 });
+    const first = await scan.nextv(100);
+    expect(first.map((e) => e.key.toString())).toEqual(keys.filter((k) => !k.endsWith('0')).slice(0, 100));
+    const rest: string[] = [];
+    for (let got = await scan.nextv(1000); got.length > 0; got = await scan.nextv(1000)) rest.push(...got.map((e) => e.key.toString()));
+    expect(rest).toEqual(keys.filter((k) => !k.endsWith('0')).slice(100, 250));
+    expect(scan.returned).toBe(250);
+    // Every key examined is audited once: 250 returned and the denied ones among them.
+    expect(await policy.getAuditLog({ limit: 1000 })).toHaveLength(scan.returned + scan.withheld);
+  });
+
+  it('nextv returns the entries it decided before a failure, throws the failure next, and closes the store iterator', async () => {
+    const { store, open } = countingStore();
+    for (const k of ['a', 'b', 'c', 'd']) await store.put(b(k), b(k));
+    const policy = new PolicyEngine(store).enableAudit();
+    policy.afterRead('c', () => {
+      throw new Error('boom');
+    });
+    const scan = policy.scan();
+    expect((await scan.nextv(10)).map((e) => e.key.toString())).toEqual(['a', 'b']);
+    expect(open.now).toBe(0);
+    await expect(scan.nextv(10)).rejects.toMatchObject({ code: 'hook_failed', key: 'c' });
+    await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_closed' });
+    expect((await policy.getAuditLog()).map((e) => [e.key, e.result])).toEqual([
+      ['a', 'allowed'],
+      ['b', 'allowed'],
+      ['c', 'error'],
+    ]);
+  });
+
+  it('reads the store in chunks that grow from 64 to 1024 entries', async () => {
+    const { store, open } = countingStore();
+    const sizes: number[] = [];
+    const iterator = store.iterator.bind(store);
+    store.iterator = (range: KeyRange) => {
+      const it = iterator(range);
+      const nextv = it.nextv.bind(it);
+      it.nextv = (n: number) => (sizes.push(n), nextv(n));
+      return it;
+    };
+    const ops: BatchOperation[] = Array.from({ length: 3000 }, (_, i) => ({ type: 'put', key: b(`k${String(i).padStart(4, '0')}`), value: b('v') }));
+    await store.batch(ops);
+    const policy = new PolicyEngine(store);
+    const scan = policy.scan();
+    expect(await scan.next()).toBeDefined();
+    expect(open.pulled).toBe(64);
+    await scan.close();
+    let n = 0;
+    for await (const _ of policy.scan()) n++;
+    expect(n).toBe(3000);
+    expect(sizes.slice(1)).toEqual([64, 128, 256, 512, 1024, 1024, 1024]);
+  });
+
   it('throws NotSupportedError before anything runs when the store has no iterator', () => {
     const store = new MemoryStore();
     const bare: KeyValueStore = { get: (k) => store.get(k), put: (k, v) => store.put(k, v), delete: (k) => store.delete(k), close: () => store.close() };

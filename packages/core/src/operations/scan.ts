@@ -19,8 +19,13 @@ export interface ScanOptions extends RangeOptions {
   signal?: AbortSignal;
 }
 
-/** Entries read from the store per call: bounds what a scan holds, amortizes the store's calls. */
-const CHUNK = 64;
+/**
+ * Entries read from the store per call: the first call reads a few (a scan that stops early
+ * reads little), each next one twice as many up to the most, which bounds what a scan holds
+ * and amortizes the store's calls over long scans.
+ */
+const FIRST_CHUNK = 64;
+const MAX_CHUNK = 1024;
 const SKIP = Symbol('skip');
 
 /**
@@ -41,7 +46,10 @@ export class PolicyScan extends BaseKeyValueIterator {
   #store: KeyValueIterator | undefined;
   #buffer: KeyValueEntry[] = [];
   #at = 0;
+  #chunk = FIRST_CHUNK;
   #ended = false;
+  /** An error met after `nextv` had decided some entries: those are returned, the error is thrown next. */
+  #pending: { error: unknown } | undefined = undefined;
   /** Keys examined, returned and withheld so far. */
   #returned = 0;
   #withheld = 0;
@@ -70,14 +78,26 @@ export class PolicyScan extends BaseKeyValueIterator {
   }
 
   protected async _next(): Promise<KeyValueEntry | undefined> {
+    const out = await this.#take(1);
+    return out[0];
+  }
+
+  /** Decides keys until `size` entries are let through (or the range ends), in one call. */
+  protected override async _nextv(size: number): Promise<KeyValueEntry[]> {
+    return this.#take(size);
+  }
+
+  async #take(size: number): Promise<KeyValueEntry[]> {
     if (this.#busy) throw new IteratorError('iterator_busy', 'next() while this scan is deciding a key for for await; await it first');
     this.#busy = true;
+    const out: KeyValueEntry[] = [];
     try {
-      for (;;) {
-        if (this.#returned >= this.#range.limit) return undefined;
+      if (this.#pending !== undefined) throw this.#pending.error;
+      while (out.length < size) {
+        if (this.#returned >= this.#range.limit) break;
         this.#checkSignal();
         const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
-        if (entry === undefined) return undefined;
+        if (entry === undefined) break;
         const p = this.#p;
         let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o)) : this.#read(entry, undefined);
         if (value instanceof Promise) value = await value;
@@ -86,10 +106,18 @@ export class PolicyScan extends BaseKeyValueIterator {
           continue;
         }
         this.#returned++;
-        return { key: entry.key, value: this.#range.values ? value : undefined };
+        out.push({ key: entry.key, value: this.#range.values ? value : undefined });
       }
+      return out;
     } catch (error) {
       // Fail closed and let go of the store's cursor: nothing more comes out of this scan.
+      // Entries already decided in this call are the caller's (and audited as such): they are
+      // returned, and the error is thrown by the next call.
+      if (out.length > 0 && this.#pending === undefined) {
+        this.#pending = { error };
+        await this._close();
+        return out;
+      }
       await this.close();
       throw error;
     } finally {
@@ -106,7 +134,7 @@ export class PolicyScan extends BaseKeyValueIterator {
     try {
       for (;;) {
         let entry: KeyValueEntry | undefined;
-        if (!this.#busy && !this.closed && this.#at < this.#buffer.length && this.#returned < this.#range.limit && this.#signal?.aborted !== true && !this.#p.observing()) {
+        if (!this.#busy && !this.closed && this.#pending === undefined && this.#at < this.#buffer.length && this.#returned < this.#range.limit && this.#signal?.aborted !== true && !this.#p.observing()) {
           const stored = this.#buffer[this.#at++]!;
           this.#busy = true;
           let value: Decided | Promise<Decided>;
@@ -153,7 +181,8 @@ export class PolicyScan extends BaseKeyValueIterator {
     this.#store ??= p.db.iterator!({ ...this.#range, limit: Infinity, values: true });
     let chunk: KeyValueEntry[];
     try {
-      chunk = await this.#abortable(p.deadlines.storage.race(this.#store.nextv(CHUNK)));
+      chunk = await this.#abortable(p.deadlines.storage.race(this.#store.nextv(this.#chunk)));
+      this.#chunk = Math.min(MAX_CHUNK, this.#chunk * 2);
     } catch (error) {
       if (error instanceof StepTimeout) {
         throw new PolicyViolation(ViolationCode.TIMEOUT, violationMessage(ViolationCode.TIMEOUT, 'read'), { operation: 'read', key: '', cause: error, stage: error.stage, batchId: this.batchId });
