@@ -128,6 +128,20 @@ describe('RocksDBStore', () => {
     await again.close();
   });
 
+  it('answers every read of a busy tick with its own value, in order, however the tick is split', async () => {
+    const store = await RocksDBStore.open(folder());
+    const ops = Array.from({ length: 300 }, (_, i) => ({ type: 'put' as const, key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`) }));
+    await store.batch(ops);
+    for (const n of [1, 15, 16, 33, 64, 65, 300]) {
+      // Every other key missing: misses and hits interleave across the parts.
+      const keys = Array.from({ length: n }, (_, i) => Buffer.from(i % 2 === 0 ? `k${i}` : `missing${i}`));
+      const values = await Promise.all(keys.map((k) => store.get(k)));
+      expect(values.map((v) => v?.toString() ?? null)).toEqual(keys.map((_, i) => (i % 2 === 0 ? `v${i}` : null)));
+    }
+    await store.close();
+    await expect(Promise.all(Array.from({ length: 64 }, (_, i) => store.get(Buffer.from(`k${i}`))))).rejects.toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' });
+  });
+
   it('close is idempotent', async () => {
     const store = await RocksDBStore.open(folder());
     await store.close();

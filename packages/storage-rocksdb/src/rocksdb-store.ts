@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { assertBatchOperations, type BatchOperation, type KeyRange, type KeyValueIterator, type KeyValueStore, type StoreSupports } from '@sochdb-policy/core';
 import { RocksDBIterator } from './rocksdb-iterator.js';
@@ -21,6 +22,11 @@ export interface RocksDBStoreOptions {
 const BUFFERS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 const SYNC = { ...BUFFERS, sync: true } as const;
 
+/** Reads of one tick are split into up to this many getMany calls (libuv's pool has 4 threads by default)… */
+const READ_PARALLELISM = Math.max(1, Math.min(4, availableParallelism()));
+/** …of at least this many keys each. */
+const READS_PER_PART = 16;
+
 type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 /**
@@ -38,7 +44,25 @@ export class RocksDBStore implements KeyValueStore {
   // getMany also answers a miss with undefined, where get would build and throw an error.
   readonly #reads = new TickBatch<Buffer, Buffer | undefined>((keys, done) => {
     this.#assertOpen();
-    this.#db._getMany(keys, BUFFERS, done);
+    const parts = Math.min(READ_PARALLELISM, Math.floor(keys.length / READS_PER_PART));
+    if (parts <= 1) return this.#db._getMany(keys, BUFFERS, done);
+    // Many reads at once: split over several of the thread pool's threads, as that many
+    // separate gets would be, but still one trip each instead of one per key.
+    const values: (Buffer | undefined)[] = new Array(keys.length);
+    const size = Math.ceil(keys.length / parts);
+    let left = Math.ceil(keys.length / size);
+    let failed = false;
+    for (let from = 0; from < keys.length; from += size) {
+      this.#db._getMany(keys.slice(from, from + size), BUFFERS, (error, got) => {
+        if (failed) return;
+        if (error !== null && error !== undefined) {
+          failed = true;
+          return done(error);
+        }
+        for (let i = 0; i < got!.length; i++) values[from + i] = got![i];
+        if (--left === 0) done(null, values);
+      });
+    }
   });
   // Writes issued in the same tick go to RocksDB as one write batch, in the order they were
   // issued: one write-ahead-log append (and with `sync`, one fsync) for all of them. The

@@ -116,7 +116,7 @@ describe('policy.scan', () => {
     for await (const e of scan) if (e.key.toString() === 'k0002') break;
     expect(open.now).toBe(0);
     expect(seen).toEqual(['k0000', 'k0001', 'k0002']); // hooks ran only for what was pulled
-    expect(open.pulled).toBeLessThanOrEqual(64); // one chunk read, not the whole range
+    expect(open.pulled).toBeLessThanOrEqual(64 + 128); // the chunk in hand and the one read ahead, not the whole range
     await expect(scan.next()).rejects.toMatchObject({ code: 'iterator_closed' });
 
     const two = policy.scan();
@@ -271,7 +271,7 @@ describe('policy.scan', () => {
     ]);
   });
 
-  it('reads the store in chunks that grow from 64 to 1024 entries', async () => {
+  it('reads the store in chunks that grow from 64 to 1024 entries, one chunk ahead', async () => {
     const { store, open } = countingStore();
     const sizes: number[] = [];
     const iterator = store.iterator.bind(store);
@@ -286,12 +286,48 @@ describe('policy.scan', () => {
     const policy = new PolicyEngine(store);
     const scan = policy.scan();
     expect(await scan.next()).toBeDefined();
-    expect(open.pulled).toBe(64);
+    // The first chunk, and the next one asked for while the first is decided.
+    expect(sizes).toEqual([64, 128]);
     await scan.close();
+    expect(open.now).toBe(0);
     let n = 0;
     for await (const _ of policy.scan()) n++;
     expect(n).toBe(3000);
-    expect(sizes.slice(1)).toEqual([64, 128, 256, 512, 1024, 1024, 1024]);
+    expect(sizes.slice(2)).toEqual([64, 128, 256, 512, 1024, 1024, 1024]);
+    // A limit the chunk in hand covers reads nothing ahead.
+    sizes.length = 0;
+    expect(await policy.scan({ limit: 10 }).nextv(10)).toHaveLength(10);
+    expect(sizes).toEqual([64]);
+  });
+
+  it('a chunk read ahead that fails: the store error escapes when reached, and nothing is unhandled when the scan closes first', async () => {
+    const store = new MemoryStore();
+    for (let i = 0; i < 100; i++) await store.put(b(`k${String(i).padStart(3, '0')}`), b('v'));
+    const iterator = store.iterator.bind(store);
+    const failure = new Error('disk gone');
+    store.iterator = (range: KeyRange) => {
+      const it = iterator(range);
+      const nextv = it.nextv.bind(it);
+      let calls = 0;
+      it.nextv = (n: number) => (++calls === 2 ? Promise.reject(failure) : nextv(n));
+      return it;
+    };
+    const policy = new PolicyEngine(store);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const scan = policy.scan();
+      expect(await scan.nextv(64)).toHaveLength(64);
+      await expect(scan.nextv(64)).rejects.toBe(failure);
+      const early = policy.scan();
+      expect(await early.next()).toBeDefined();
+      await early.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('throws NotSupportedError before anything runs when the store has no iterator', () => {

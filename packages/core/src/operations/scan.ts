@@ -47,6 +47,8 @@ export class PolicyScan extends BaseKeyValueIterator {
   #buffer: KeyValueEntry[] = [];
   #at = 0;
   #chunk = FIRST_CHUNK;
+  /** The store's next chunk, asked for while the current one is decided. */
+  #ahead: Promise<KeyValueEntry[]> | undefined = undefined;
   #ended = false;
   /** An error met after `nextv` had decided some entries: those are returned, the error is thrown next. */
   #pending: { error: unknown } | undefined = undefined;
@@ -166,6 +168,11 @@ export class PolicyScan extends BaseKeyValueIterator {
     this.#at = 0;
     const store = this.#store;
     this.#store = undefined;
+    // The chunk read ahead, if any, settles before the store's iterator closes (a store may
+    // refuse close() while a nextv is pending); what it read is dropped.
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (ahead !== undefined) await ahead.then(ignore, ignore);
     if (store !== undefined) await store.close();
   }
 
@@ -173,7 +180,11 @@ export class PolicyScan extends BaseKeyValueIterator {
     if (this.#signal?.aborted === true) throw this.#signal.reason;
   }
 
-  /** The next chunk of the store's entries (its first call opens the store's iterator). */
+  /**
+   * The next chunk of the store's entries (its first call opens the store's iterator). Each
+   * chunk but the last asks the store for the next one at once, so that the store reads it
+   * while this one is decided: a scan holds at most two chunks.
+   */
   async #pull(): Promise<KeyValueEntry | undefined> {
     if (this.#ended) return undefined;
     const p = this.#p;
@@ -181,8 +192,9 @@ export class PolicyScan extends BaseKeyValueIterator {
     this.#store ??= p.db.iterator!({ ...this.#range, limit: Infinity, values: true });
     let chunk: KeyValueEntry[];
     try {
-      chunk = await this.#abortable(p.deadlines.storage.race(this.#store.nextv(this.#chunk)));
-      this.#chunk = Math.min(MAX_CHUNK, this.#chunk * 2);
+      const pending = this.#ahead ?? this.#fetch(this.#store);
+      this.#ahead = undefined;
+      chunk = await this.#abortable(pending);
     } catch (error) {
       if (error instanceof StepTimeout) {
         throw new PolicyViolation(ViolationCode.TIMEOUT, violationMessage(ViolationCode.TIMEOUT, 'read'), { operation: 'read', key: '', cause: error, stage: error.stage, batchId: this.batchId });
@@ -196,7 +208,19 @@ export class PolicyScan extends BaseKeyValueIterator {
     }
     this.#buffer = chunk;
     this.#at = 1;
+    // Not when the entries in hand may already be all the caller is allowed to get.
+    if (this.#range.limit - this.#returned > chunk.length && this.#store !== undefined) this.#ahead = this.#fetch(this.#store);
     return chunk[0];
+  }
+
+  /** Asks the store for the next chunk, each one twice the size of the one before, up to the most. */
+  #fetch(store: KeyValueIterator): Promise<KeyValueEntry[]> {
+    const size = this.#chunk;
+    this.#chunk = Math.min(MAX_CHUNK, size * 2);
+    const pending = Promise.resolve(this.#p.deadlines.storage.race(store.nextv(size)));
+    // A chunk read ahead may never be awaited (the scan closes first): its failure is not unhandled.
+    pending.catch(ignore);
+    return pending;
   }
 
   /** `pending`, or the signal's reason as soon as it aborts. */
@@ -269,3 +293,5 @@ export class PolicyScan extends BaseKeyValueIterator {
 }
 
 type Decided = Buffer | typeof SKIP;
+
+function ignore(): void {}
