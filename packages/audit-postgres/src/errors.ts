@@ -16,6 +16,8 @@ export type AuditPostgresErrorCode =
   | 'schema_missing'
   /** The tables predate columns this version writes (the decision fields) and `setup` is false: run the setup SQL as their owner. */
   | 'schema_outdated'
+  /** `partitioning: 'monthly'` was asked for but the entries table exists unpartitioned. */
+  | 'partitioning_mismatch'
   /** The sink was closed. */
   | 'closed';
 

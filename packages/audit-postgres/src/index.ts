@@ -8,3 +8,5 @@ export { verifyPostgresAudit, type PostgresVerifyOptions, type PostgresVerifyRes
 export { dropBefore, type RetentionResult } from './retention.js';
 export { streamRecords, type PostgresAuditRecord, type RowIterator } from './stream.js';
 export { openAuditReader, type PostgresAuditReader } from './reader.js';
+export { ensureMonthlyPartitions, monthPartition, type EnsurePartitionsResult, type MonthPartition } from './partitions.js';
+export type { Partitioning, SetupOptions } from './sql.js';

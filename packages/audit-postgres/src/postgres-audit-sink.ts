@@ -8,7 +8,8 @@ import { AuditPostgresError } from './errors.js';
 import { queryEntries, type PostgresAuditQuery } from './query.js';
 import { decisionFields, needsBody, readable, type ChainVersion } from './rows.js';
 import { streamEntries, type AuditEntryIterator, type PostgresAuditStreamQuery } from './stream.js';
-import { LATEST_COLUMN, ident, lockKey, setupSql } from './sql.js';
+import { createMonthPartitions, ensureMonthlyPartitions, isPartitioned } from './partitions.js';
+import { LATEST_COLUMN, ident, lockKey, setupSql, type Partitioning } from './sql.js';
 
 export const DEFAULT_SCHEMA = 'sochdb_audit';
 
@@ -37,6 +38,13 @@ export interface PostgresAuditSinkOptions {
   checkpointIntervalMs?: number;
   /** Write a checkpoint when the sink closes. @default true */
   checkpointOnClose?: boolean;
+  /**
+   * `'monthly'`: the setup creates the entries table partitioned by month of `ts` (UTC), and
+   * with `setup` the sink creates the partitions of this month and the next two at open and
+   * at each checkpoint. An existing unpartitioned table is refused (`partitioning_mismatch`);
+   * an existing table's layout is never changed. @default 'none' (whatever exists)
+   */
+  partitioning?: Partitioning;
 }
 
 interface Pending {
@@ -120,6 +128,8 @@ export class PostgresAuditSink implements AuditSink {
   readonly #maxBatch: number;
   readonly #commitTimeoutMs: number;
   readonly #checkpointOnClose: boolean;
+  readonly #partitioning: Partitioning | undefined;
+  readonly #setup: boolean;
   #client: pg.Client | undefined;
   #readers: pg.Pool | undefined;
   #head: Head;
@@ -144,6 +154,11 @@ export class PostgresAuditSink implements AuditSink {
     this.#maxBatch = positiveInt('maxBatchEntries', options.maxBatchEntries, 1000);
     this.#commitTimeoutMs = positiveInt('commitTimeoutMs', options.commitTimeoutMs, 10_000);
     this.#checkpointOnClose = options.checkpointOnClose ?? true;
+    if (options.partitioning !== undefined && options.partitioning !== 'none' && options.partitioning !== 'monthly') {
+      throw new RangeError(`options.partitioning must be 'none' or 'monthly', got ${JSON.stringify(options.partitioning)}`);
+    }
+    this.#partitioning = options.partitioning;
+    this.#setup = options.setup ?? true;
     this.#connectTimeoutMs = Number(config.connectionTimeoutMillis ?? 5000);
     this.#head = { seq: 0, hash: GENESIS_HASH };
   }
@@ -240,6 +255,8 @@ export class PostgresAuditSink implements AuditSink {
       client.on('error', () => {});
       await client.connect();
       try {
+        // A long-running writer keeps the partitions ahead of time (an owner's sink; a writer role cannot).
+        if (this.#partitioning === 'monthly' && this.#setup) await ensureMonthlyPartitions(client, { schema: this.schema }).catch(() => {});
         return await writeCheckpoint(client, this.schema, this.#hasher, 'periodic');
       } finally {
         await client.end().catch(() => {});
@@ -288,8 +305,20 @@ export class PostgresAuditSink implements AuditSink {
         // Creates the tables, or adds the columns this version writes to tables created before them (idempotent).
         await client.query('BEGIN');
         await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(this.schema, 'setup')]);
-        await client.query(setupSql(this.schema));
+        await client.query(setupSql(this.schema, { partitioning: this.#partitioning }));
         await client.query('COMMIT');
+      }
+      if (this.#partitioning !== undefined && !this.#opened) {
+        const partitioned = await isPartitioned(client, this.schema);
+        if (partitioned !== (this.#partitioning === 'monthly')) {
+          throw new AuditPostgresError('partitioning_mismatch', `${s}.entries is ${partitioned ? '' : 'not '}partitioned but the sink was opened with partitioning: '${this.#partitioning}' (an existing table keeps its layout)`);
+        }
+        if (partitioned && setup) {
+          await client.query('BEGIN');
+          await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(this.schema, 'setup')]);
+          await createMonthPartitions(client, this.schema, Date.now(), 3);
+          await client.query('COMMIT');
+        }
       }
       // After a lost connection the old session may hold the lock a moment longer: wait for it to end.
       const deadline = Date.now() + (this.#opened ? this.#connectTimeoutMs : 0);

@@ -14,9 +14,24 @@ export function lockKey(...parts: string[]): string {
 /** The last column the setup adds: a table without it needs the setup SQL run again (it migrates in place). */
 export const LATEST_COLUMN = { table: 'entries', column: 'batch_id' } as const;
 
+/** How the entries table is laid out: one table, or partitioned by month of `ts` (docs/audit-postgres.md). */
+export type Partitioning = 'none' | 'monthly';
+
+export interface SetupOptions {
+  /**
+   * Only when the entries table is created: `'monthly'` makes it a table partitioned by range
+   * of `ts`, one partition per calendar month (UTC) plus a default one; see
+   * {@link ensureMonthlyPartitions}. An existing table keeps its layout. @default 'none'
+   */
+  partitioning?: Partitioning;
+}
+
 /** The tables, indexes and append-only triggers in schema `schema` (docs/audit-postgres.md). */
-export function setupSql(schema: string): string {
+export function setupSql(schema: string, options: SetupOptions = {}): string {
   const s = ident(schema);
+  const partitioning = options.partitioning ?? 'none';
+  if (partitioning !== 'none' && partitioning !== 'monthly') throw new RangeError(`partitioning must be 'none' or 'monthly', got ${JSON.stringify(partitioning)}`);
+  const monthly = partitioning === 'monthly';
   return `
 CREATE SCHEMA IF NOT EXISTS ${s};
 
@@ -42,9 +57,14 @@ CREATE TABLE IF NOT EXISTS ${s}.entries (
   result     text NOT NULL,
   prev       text NOT NULL,
   hash       text NOT NULL,
-  body       text,
-  PRIMARY KEY (chain_id, seq)
-);
+  body       text${monthly ? '' : `,
+  PRIMARY KEY (chain_id, seq)`}
+)${monthly ? ' PARTITION BY RANGE (ts)' : ''};${monthly ? `
+-- Partitioned by month of ts: a primary key would have to include ts, so each partition has
+-- its own UNIQUE (chain_id, seq) instead (made with the partition); the default partition
+-- takes what no month's partition covers (an append never fails for lack of one).
+CREATE TABLE IF NOT EXISTS ${s}.entries_default PARTITION OF ${s}.entries DEFAULT;
+CREATE UNIQUE INDEX IF NOT EXISTS entries_default_chain_seq ON ${s}.entries_default (chain_id, seq);` : ''}
 -- The engine's decision fields (the audit file's format 2 members), added in place to tables
 -- created before them; NULL in the rows written before (and in entries without them).
 -- rule_decided says whether the entry has a ruleId: NULL no, false null (no rule decided),
@@ -91,7 +111,11 @@ BEGIN
       EXECUTE format('CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON %I.%I FOR EACH ROW EXECUTE FUNCTION %I.refuse_change()', ${literal(schema)}, t, ${literal(schema)});
       EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.refuse_change()', ${literal(schema)}, t, ${literal(schema)});
     END IF;
-  END LOOP;
+  END LOOP;${monthly ? `
+  -- TRUNCATE of a partition itself does not fire the parent's statement trigger.
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'no_truncate' AND tgrelid = format('%I.%I', ${literal(schema)}, 'entries_default')::regclass) THEN
+    EXECUTE format('CREATE TRIGGER no_truncate BEFORE TRUNCATE ON %I.entries_default FOR EACH STATEMENT EXECUTE FUNCTION %I.refuse_change()', ${literal(schema)}, ${literal(schema)});
+  END IF;` : ''}
 END
 $do$;
 `;
