@@ -12,8 +12,8 @@ describe('benchmarks (smoke)', () => {
     const rows = await runSuite(QUICK);
     const groups = new Set(rows.map((r) => r.group.split('.')[0]));
     expect([...groups].sort()).toEqual(['1', '2', '3', '4', '5', '6']);
-    // 4 facade rows, one per pattern count for the mix and for each shape, 1 hook row, 2 limiter rows, 2 memory rows, one per rule count and 1 CEL row, 3 scan/batch rows.
-    expect(rows).toHaveLength(4 + QUICK.patterns.sizes.length * (1 + SHAPES.length) + 1 + 2 + 2 + QUICK.rules.sizes.length + 1 + 3);
+    // 4 facade rows, one per pattern count for the mix and for each shape, 1 hook row, 2 limiter rows, 2 memory rows, one per rule count and 1 CEL row, 4 scan/batch rows (scan nextv, scan for await, batch, filterAllowed).
+    expect(rows).toHaveLength(4 + QUICK.patterns.sizes.length * (1 + SHAPES.length) + 1 + 2 + 2 + QUICK.rules.sizes.length + 1 + 4);
     for (const row of rows) {
       expect(Number.isFinite(row.figure), `${row.group}: ${row.name}`).toBe(true);
       expect(Number.isFinite(row.baselineNs) && Number.isFinite(row.subjectNs)).toBe(true);
