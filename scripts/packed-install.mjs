@@ -10,6 +10,8 @@
  *      CommonJS, and require() of every entry point;
  *    - core + storage-rocksdb, core + audit-file (and its `sochdb-policy-audit` bin),
  *      core + ratelimit-redis with ioredis 5 and with ioredis 6 against a real redis-server;
+ *      core + audit-file + audit-postgres against a real PostgreSQL (the API from CommonJS,
+ *      and `sochdb-policy-audit verify|query postgres://…` from the installed bin);
  *    - every package with TypeScript: a consumer typechecked with `skipLibCheck: false`
  *      under moduleResolution node16, nodenext and bundler (and a .cts consumer, compiled and
  *      run), then every ```ts block of README.md, docs/*.md and the packages' READMEs:
@@ -19,7 +21,7 @@
  * The packages must be built (`pnpm build`; `pnpm test` builds them). Needs the npm registry
  * (third-party dependencies, typescript, ioredis 5) and redis-server on PATH.
  * Options: --keep leaves the temporary folder for a look; --only <step> runs one step
- * (pack is always run): lint, facade, rocksdb, audit, redis, types, snippets.
+ * (pack is always run): lint, facade, rocksdb, audit, postgres, redis, types, snippets.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -345,6 +347,11 @@ console.log('audit ok');
       expectOk(run(bin, ['verify', 'logs/audit.log'], { cwd: dir }), 'sochdb-policy-audit verify');
       expectIncludes(expectOk(run(bin, ['tail', '-n', '2', 'logs/audit.log'], { cwd: dir }), 'sochdb-policy-audit tail'), ['users/alice'], 'tail');
     });
+    await check('sochdb-policy-audit verify postgres://… without @sochdb-policy/audit-postgres: the install hint, exit 2', () => {
+      const r = run(bin, ['verify', 'postgres://127.0.0.1:1/none'], { cwd: dir });
+      if (r.status !== 2) throw new Error(`exited ${r.status}, expected 2:\n${r.out}`);
+      expectIncludes(r.out, ['npm install @sochdb-policy/audit-postgres pg'], 'install hint');
+    });
     // core's policy CLI (issue 13): check, test and explain from the installed bin.
     const policyBin = join(dir, 'node_modules', '.bin', 'sochdb-policy');
     await check('sochdb-policy check, test and explain from the installed bin', () => {
@@ -370,6 +377,43 @@ console.log('audit ok');
       const bad = run(policyBin, ['check', 'bad.yaml'], { cwd: dir });
       if (bad.status !== 1) throw new Error(`sochdb-policy check of an invalid document exited ${bad.status}, expected 1:\n${bad.out}`);
     });
+  }
+}
+
+if (want('postgres')) {
+  // A real PostgreSQL from the repository's test launcher (initdb + postgres on loopback).
+  const { postgresAvailability, startPostgresServer } = await import(join(REPO, 'packages', 'audit-postgres', 'dist', 'testing', 'index.js'));
+  if (!postgresAvailability().available) {
+    log(`skip   core + audit-postgres: ${postgresAvailability().reason}`);
+  } else {
+    const server = await startPostgresServer();
+    try {
+      await check('core + audit-postgres + audit-file: entries written under policy, verified and queried by the sochdb-policy-audit bin', () => {
+        const dir = project('postgres', ['@sochdb-policy/core', '@sochdb-policy/audit-file', '@sochdb-policy/audit-postgres']);
+        writeFileSync(
+          join(dir, 'main.cjs'),
+          `const assert = require('node:assert');
+const { MemoryStore, PolicyEngine } = require('@sochdb-policy/core');
+const { PostgresAuditSink, verifyPostgresAudit } = require('@sochdb-policy/audit-postgres');
+(async () => {
+  const sink = await PostgresAuditSink.open({ connection: process.env.URL, chainId: 'packed-1' });
+  const policy = new PolicyEngine(new MemoryStore(), { auditSink: sink });
+  await policy.put('users/alice', 'data', { agent_id: 'agent_001' });
+  await policy.batch([{ type: 'put', key: 'users/bob', value: 'x' }], { agent_id: 'agent_001' });
+  await sink.close();
+  assert.equal((await verifyPostgresAudit(process.env.URL)).ok, true);
+  console.log('postgres ok');
+})().catch((e) => { console.error(e); process.exit(1); });
+`,
+        );
+        expectIncludes(expectOk(run('node', ['main.cjs'], { cwd: dir, extraEnv: { URL: server.url } }), 'node main.cjs'), ['postgres ok'], 'main.cjs');
+        const bin = join(dir, 'node_modules', '.bin', 'sochdb-policy-audit');
+        expectOk(run(bin, ['verify', server.url], { cwd: dir }), 'sochdb-policy-audit verify postgres://');
+        expectIncludes(expectOk(run(bin, ['query', server.url, '--agent-id', 'agent_001'], { cwd: dir }), 'sochdb-policy-audit query postgres://'), ['users/alice', 'users/bob'], 'query');
+      });
+    } finally {
+      await server.stop();
+    }
   }
 }
 
