@@ -113,24 +113,32 @@ export interface Block {
  * for a caller that walks the lines itself: no object or promise per line. The next block
  * is read while the caller works on the current one. Bytes after the last newline come back
  * in the result as the torn tail, as from {@link linesForward}.
+ *
+ * Two buffers take turns (fresh memory for every block cost page faults): a block's bytes
+ * are valid until the caller asks for the block after it. Copy what you keep.
  */
 export async function* blocksForward(src: Source, end: number, blockSize = VERIFY_BLOCK_SIZE, start = 0): AsyncGenerator<Block, ForwardResult> {
   let pos = start;
-  /** A block: the carried start of a line, then the next `blockSize` bytes of the file. */
-  const read = (carry: Buffer): Promise<Buffer> => {
+  /** The buffer of the block the caller has finished with: the next read may fill it. */
+  let spare: Buffer | undefined;
+  /** A block: the carried start of a line, then the next `blockSize` bytes of the file; with the buffer it lives in. */
+  const read = (carry: Buffer): Promise<[Buffer, Buffer]> => {
     const size = Math.min(blockSize, end - pos);
-    const buf = Buffer.allocUnsafe(carry.length + size);
+    const need = carry.length + size;
+    const pool = spare !== undefined && spare.length >= need ? spare : Buffer.allocUnsafeSlow(Math.max(need, blockSize));
+    spare = undefined;
+    const buf = pool.subarray(0, need);
     carry.copy(buf, 0);
-    const done = readFully(src, buf.subarray(carry.length), pos).then(() => buf);
+    const done = readFully(src, buf.subarray(carry.length), pos).then((): [Buffer, Buffer] => [buf, pool]);
     pos += size;
     done.catch(() => {}); // awaited below; an early return must not leave it unhandled
     return done;
   };
   let bufStart = start;
-  let pending: Promise<Buffer> | undefined = pos < end ? read(Buffer.alloc(0)) : undefined;
+  let pending: Promise<[Buffer, Buffer]> | undefined = pos < end ? read(Buffer.alloc(0)) : undefined;
   try {
     while (pending !== undefined) {
-      const buf = await pending;
+      const [buf, pool] = await pending;
       pending = undefined;
       const last = buf.lastIndexOf(NL);
       const offset = bufStart;
@@ -139,9 +147,10 @@ export async function* blocksForward(src: Source, end: number, blockSize = VERIF
       if (pos < end) pending = read(buf.subarray(last + 1));
       else if (last + 1 < buf.length) {
         if (last >= 0) yield { buf, end: last + 1, offset };
-        return { tail: { bytes: buf.subarray(last + 1), offset: offset + last + 1 } };
+        return { tail: { bytes: Buffer.from(buf.subarray(last + 1)), offset: offset + last + 1 } };
       }
       if (last >= 0) yield { buf, end: last + 1, offset };
+      spare = pool;
     }
     return { tail: { bytes: Buffer.alloc(0), offset: end } };
   } finally {
