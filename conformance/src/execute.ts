@@ -1,4 +1,4 @@
-import { MemoryAuditSink, PolicyEngine, PolicyTrigger, PolicyViolation, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore, type ScanOptions } from '@sochdb-policy/core';
+import { PolicyEngine, PolicyTrigger, PolicyViolation, type AuditEntry, type AuditSink, type KeyValueStore, type PolicyCallContext, type RateLimitStore, type ScanOptions } from '@sochdb-policy/core';
 import { showBytes, toBytes } from './bytes.js';
 import type { AuditSetup, Case, HookSpec, RateLimitSpec, ScanRangeSpec, Step } from './case-types.js';
 import { checkAuditEntries, checkEvaluation, checkKeys, checkOutcome, checkScan, type Actual } from './expect.js';
@@ -70,8 +70,8 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
   // the engine's own log, MemoryAuditSink, the audit file from format 2); others keep the seed's
   // fields only. Asked of the sink, so the published suite needs none of this repo's adapters.
   const decisionFields = env.auditSink === undefined || env.auditSink.supports?.decisionFields === true;
-  // Batch ids (scan, batch) are kept by the in-memory sinks; the file format has no field for them yet.
-  const batchFields = env.auditSink === undefined || env.auditSink instanceof MemoryAuditSink;
+  // Batch ids (scan, batch) are one of the decision fields (the audit file keeps them from format 2).
+  const batchFields = decisionFields;
   let lastViolation: PolicyViolation | undefined;
   for (let i = 0; i < c.steps.length; i++) {
     const step = c.steps[i]!;

@@ -141,8 +141,8 @@ export interface AuditSinkSupports {
   stream: boolean;
   /**
    * The sink keeps the engine's decision fields (`decisionId`, `ruleId`, `appliedRules`,
-   * `shadowRuleId`, `shadowAction`) and returns them from `query`; a sink without it keeps the
-   * seed's fields only (rule A2).
+   * `shadowRuleId`, `shadowAction`, `batchId`) and returns them from `query`; a sink without it
+   * keeps the seed's fields only (rule A2).
    */
   decisionFields: boolean;
 }

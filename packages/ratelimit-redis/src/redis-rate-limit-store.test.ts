@@ -240,23 +240,6 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     ]);
   });
 
-  it('peek asks each bucket for its tokens, as consume would, and takes none', async () => {
-    const store = make({ keyPrefix: `peek-tokens-${run}:`, clock: 'caller' });
-    const b = bucket(5);
-    const t = 1_000_000;
-    expect(await store.peek([{ ...b, tokens: 5 }], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
-    expect(await store.peek([{ ...b, tokens: 6 }], t)).toEqual(await store.consume([{ ...b, tokens: 6 }], t));
-    expect(await store.consume([{ ...b, tokens: 3 }], t)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
-    for (const tokens of [1, 2, 3]) {
-      const looked = await store.peek([{ ...b, tokens }], t);
-      expect(looked).toEqual(await store.peek([{ ...b, tokens }], t)); // took nothing
-      expect(looked.allowed).toBe(tokens <= 2);
-      if (tokens <= 2) expect(looked.remaining).toBe(2 - tokens);
-      else expect(looked).toEqual({ allowed: false, remaining: 0, retryAfterMs: 12_000, limitedBy: b.key });
-    }
-    expect(await store.consume([{ ...b, tokens: 3 }], t)).toEqual({ allowed: false, remaining: 0, retryAfterMs: 12_000, limitedBy: b.key });
-  });
-
   it('limits a PolicyEngine: rate_limited violation with retryAfterMs, audited (rules R2, R3)', async () => {
     const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: make({ keyPrefix: `engine-${run}:` }) });
     engine.addRateLimit('write', { maxPerMinute: 2, scope: 'agent_id' }).enableAudit();

@@ -122,6 +122,29 @@ export function runRateLimitStoreSuite<S extends RateLimitStore = RateLimitStore
         expect((await store.consume([b], t)).allowed).toBe(false);
       });
 
+      if (peek) {
+        it('peek asks each bucket for its tokens, as consume would, and takes none', async () => {
+          const store = await make();
+          const b = bucket(5);
+          const t = 13_000_000;
+          expect(await store.peek!([taking(b, 5)], t)).toEqual({ allowed: true, remaining: 0, retryAfterMs: 0 });
+          expect(await store.peek!([taking(b, 6)], t)).toEqual(await store.consume([taking(b, 6)], t));
+          expect(await store.consume([taking(b, 3)], t)).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
+          for (const n of [1, 2, 3]) {
+            const looked = await store.peek!([taking(b, n)], t);
+            expect(looked).toEqual(await store.peek!([taking(b, n)], t)); // took nothing
+            expect(looked.allowed).toBe(n <= 2);
+            if (n <= 2) expect(looked.remaining).toBe(2 - n);
+            else {
+              expect(looked).toMatchObject({ allowed: false, remaining: 0, limitedBy: b.key });
+              // Under the caller's clock, exactly: one token short at 5 per minute.
+              if (usesCallerClock) expect(looked.retryAfterMs).toBe(12_000);
+            }
+          }
+          expect(await store.consume([taking(b, 3)], t)).toEqual(await store.peek!([taking(b, 3)], t));
+        });
+      }
+
       it('tokens: 1 is the same as no tokens', async () => {
         const store = await make();
         const b = bucket(2);

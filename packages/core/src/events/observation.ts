@@ -126,7 +126,8 @@ export class Observation {
     const state = ctx[DECISION]();
     const rule = state.decidedBy;
     const record = decisionRecord(ctx, result) as DecisionEvent;
-    record.appliedRules = state.applied ?? [];
+    // decisionRecord copied the applied rules when they were collected (always, for an observed operation).
+    record.appliedRules ??= [];
     record.trigger = rule?.trigger ?? null;
     record.pattern = rule?.pattern ?? null;
     record.code = code;

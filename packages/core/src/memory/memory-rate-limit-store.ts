@@ -146,10 +146,12 @@ export class MemoryRateLimitStore implements RateLimitStore {
       const since = bucket === undefined ? this.#reclaimedAt : bucket.last;
       const at = now > since ? now : since;
       const units = level(bucket, b.capacity, b.windowMs, at);
-      if (units < b.windowMs) {
+      // The tokens `consume` would take: several for a request that says so (`tokens`).
+      const need = b.windowMs * (b.tokens ?? 1);
+      if (units < need) {
         limitedBy ??= b.key;
-        retryAfterMs = Math.max(retryAfterMs, Math.ceil((b.windowMs - units) / b.capacity + (at - now)));
-      } else remaining = Math.min(remaining, Math.floor((units - b.windowMs) / b.windowMs));
+        retryAfterMs = Math.max(retryAfterMs, Math.ceil((need - units) / b.capacity + (at - now)));
+      } else remaining = Math.min(remaining, Math.floor((units - need) / b.windowMs));
     }
     if (limitedBy !== undefined) return { allowed: false, remaining: 0, retryAfterMs, limitedBy };
     return { allowed: true, remaining: remaining === Infinity ? 0 : remaining, retryAfterMs: 0 };
