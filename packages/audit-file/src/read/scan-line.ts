@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { ChainRecord } from './chain.js';
-import type { HashAlg, Hasher } from '../hasher.js';
+import { hashLineAt, type HashAlg, type Hasher } from '../hasher.js';
 import { HASH_SUFFIX_LENGTH, parseLine, type LineProblem } from '../record.js';
 
 /**
@@ -125,7 +125,7 @@ export function scanRun(buf: Buffer, text: string, from: number, to: number, has
     for (let i = pos + 7, c = text.charCodeAt(i); c !== 0x2c; c = text.charCodeAt(++i)) s = s * 10 + (c - 0x30);
     if (s < 1 || !Number.isSafeInteger(s) || s === stopSeq) break;
     if (count > 0 && (s !== seq + 1 || !text.startsWith(hash, p))) break;
-    const h = hasher.line(buf.subarray(pos, nl));
+    const h = hashLineAt(hasher, buf, pos, nl);
     if (!text.startsWith(h, p + PREV_TO_HASH)) break;
     prev = count === 0 ? text.slice(p, p + 64) : hash;
     seq = s;
