@@ -273,6 +273,7 @@ export class AuditLogReader implements AsyncIterable<AuditRecordView> {
   #i = 0;
   #busy = false;
   #closed = false;
+  #closing: Promise<void> | undefined = undefined;
   #done = false;
   #cursor: string | undefined;
 
@@ -322,11 +323,15 @@ export class AuditLogReader implements AsyncIterable<AuditRecordView> {
   }
 
   /** Closes the files it holds; later calls reject with `iterator_closed`. Closing twice is fine. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#buf = [];
-    await this.#gen.return(undefined);
+  close(): Promise<void> {
+    // Every call waits for the same closing, so a close() that follows an abort (which starts
+    // closing on its own) resolves only once the files are closed.
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#buf = [];
+      this.#closing = this.#gen.return(undefined).then(() => undefined);
+    }
+    return this.#closing;
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<AuditRecordView, void, undefined> {
@@ -375,7 +380,8 @@ export class AuditLogReader implements AsyncIterable<AuditRecordView> {
     if (this.#closed) throw new IteratorError('iterator_closed', `${call}() on a closed reader`);
     if (this.#busy) throw new IteratorError('iterator_busy', `${call}() while another call on this reader is pending; await it first`);
     if (this.#signal?.aborted) {
-      void this.close();
+      // The caller gets the reason now; close() (or the rejection's own close) awaits the files.
+      this.close().catch(() => {});
       throw this.#signal.reason;
     }
     this.#busy = true;
