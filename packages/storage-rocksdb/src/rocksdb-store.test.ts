@@ -142,6 +142,27 @@ describe('RocksDBStore', () => {
     await expect(Promise.all(Array.from({ length: 64 }, (_, i) => store.get(Buffer.from(`k${i}`))))).rejects.toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' });
   });
 
+  it('writes through the native write batch, which a failed write leaves clean for the next', async () => {
+    const location = folder();
+    const store = await RocksDBStore.open(location);
+    expect(store.nativeWrites).toBe(true);
+    // A value the binding cannot take fails that tick's write; nothing of it is stored.
+    // (put does not check its arguments: the engine hands it Buffers.)
+    const good = store.put(Buffer.from('a'), Buffer.from('1'));
+    const bad = store.put(Buffer.from('b'), 42 as unknown as Buffer);
+    await expect(good).rejects.toThrow();
+    await expect(bad).rejects.toThrow();
+    expect(await store.get(Buffer.from('a'))).toBeNull();
+    await store.put(Buffer.from('c'), Buffer.from('3'));
+    await store.batch([{ type: 'put', key: Buffer.from('d'), value: Buffer.from('4') }, { type: 'del', key: Buffer.from('c') }]);
+    await store.close();
+    const again = await RocksDBStore.open(location);
+    expect(await again.get(Buffer.from('a'))).toBeNull();
+    expect(await again.get(Buffer.from('c'))).toBeNull();
+    expect((await again.get(Buffer.from('d')))!.toString()).toBe('4');
+    await again.close();
+  });
+
   it('close is idempotent', async () => {
     const store = await RocksDBStore.open(folder());
     await store.close();

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { assertBatchOperations, type BatchOperation, type KeyRange, type KeyValueIterator, type KeyValueStore, type StoreSupports } from '@sochdb-policy/core';
 import { RocksDBIterator } from './rocksdb-iterator.js';
+import { nativeWriter, type NativeWrite, type WriteOp } from './native-writes.js';
 import { TickBatch } from './tick-batch.js';
 
 export interface RocksDBStoreOptions {
@@ -27,7 +28,6 @@ const READ_PARALLELISM = Math.max(1, Math.min(4, availableParallelism()));
 /** …of at least this many keys each. */
 const READS_PER_PART = 16;
 
-type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 /**
  * A {@link KeyValueStore} on an embedded RocksDB in a local folder. Errors from RocksDB
@@ -71,8 +71,17 @@ export class RocksDBStore implements KeyValueStore {
   // costs one promise, not a thousand.
   readonly #writes = new TickBatch<WriteOp | readonly BatchOperation[], void>((items, done) => {
     this.#assertOpen();
-    this.#db._batch(flatten(items), this.#sync ? SYNC : BUFFERS, done);
+    const native = this.#native;
+    if (native === undefined) return this.#db._batch(flatten(items), this.#sync ? SYNC : BUFFERS, done);
+    try {
+      native(flatten(items), this.#sync);
+    } catch (error) {
+      return done(error);
+    }
+    done(null);
   });
+  /** Writes straight onto the binding's native batch (./native-writes.ts); undefined: through `_batch`. */
+  readonly #native: NativeWrite | undefined;
 
   // `db` is typed `unknown` here so that the shipped declarations never name the binding's
   // types: @nxtedition/rocksdb ships none, and a consumer with skipLibCheck off would fail.
@@ -80,6 +89,16 @@ export class RocksDBStore implements KeyValueStore {
     this.location = location;
     this.#db = db as RocksLevel;
     this.#sync = sync;
+    this.#native = nativeWriter(this.#db);
+  }
+
+  /**
+   * Whether writes go straight to the binding's native write batch (true with the version of
+   * @nxtedition/rocksdb this package pins) or through abstract-level's `_batch` (a version that
+   * does not look as expected). Same atomicity and durability either way; see docs/performance.md.
+   */
+  get nativeWrites(): boolean {
+    return this.#native !== undefined;
   }
 
   /** Opens (creating by default) the database in folder `location`. */

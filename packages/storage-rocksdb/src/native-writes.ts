@@ -1,0 +1,61 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** One write of a tick batch. */
+export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+/** The functions of @nxtedition/rocksdb's native binding that a write needs. */
+interface Binding {
+  batch_init(): unknown;
+  batch_put(batch: unknown, key: Buffer, value: Buffer, options: object): void;
+  batch_del(batch: unknown, key: Buffer, options: object): void;
+  batch_write(db: unknown, batch: unknown, options: object): void;
+  batch_clear(batch: unknown): void;
+}
+
+/** Writes a list of operations as one atomic RocksDB write batch, synchronously; throws RocksDB's error. */
+export type NativeWrite = (ops: readonly WriteOp[], sync: boolean) => void;
+
+const EMPTY = Object.freeze({});
+const SYNC = Object.freeze({ sync: true });
+
+/**
+ * A writer straight onto the binding's native write batch, or undefined when this version of
+ * @nxtedition/rocksdb does not look as expected (the store then uses abstract-level's `_batch`).
+ *
+ * The binding writes synchronously on the JavaScript thread either way (its `put` and `batch`
+ * call the same `batch_write`); going to it directly skips what the public path adds around it:
+ * a chained-batch object per write registered with and removed from the database, a native
+ * batch allocated and freed per write, and a `process.nextTick` before the callback. One native
+ * batch is kept and cleared after every write. The caller must check that the database is open
+ * (a closed database's native handle is gone).
+ */
+export function nativeWriter(db: object): NativeWrite | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const root = dirname(require.resolve('@nxtedition/rocksdb/package.json'));
+    const binding = require(join(root, 'binding.js')) as Partial<Binding>;
+    for (const name of ['batch_init', 'batch_put', 'batch_del', 'batch_write', 'batch_clear'] as const) {
+      if (typeof binding[name] !== 'function') return undefined;
+    }
+    const symbol = Object.getOwnPropertySymbols(db).find((s) => s.description === 'context');
+    const context = symbol === undefined ? undefined : (db as Record<symbol, unknown>)[symbol];
+    if (context === null || typeof context !== 'object') return undefined;
+    const b = binding as Binding;
+    const batch = b.batch_init();
+    return (ops, sync) => {
+      try {
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
+          if (op.type === 'put') b.batch_put(batch, op.key, op.value, EMPTY);
+          else b.batch_del(batch, op.key, EMPTY);
+        }
+        b.batch_write(context, batch, sync ? SYNC : EMPTY);
+      } finally {
+        b.batch_clear(batch);
+      }
+    };
+  } catch {
+    return undefined;
+  }
+}
