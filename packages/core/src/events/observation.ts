@@ -3,7 +3,7 @@ import type { AuditResult, RateLimitDecision } from '../contracts.js';
 import { PolicyViolation, type ViolationCode } from '../errors.js';
 import type { TimeoutStage } from '../timeouts.js';
 import type { OperationMessage } from './channels.js';
-import { DECISION, decisionRecord, type DecisionContext, type DecisionRecord } from './decision-record.js';
+import { DECISION, type DecisionContext, type DecisionRecord } from './decision-record.js';
 
 /**
  * The `code` of a decision event whose operation failed because the store threw: the store's
@@ -125,28 +125,44 @@ export class Observation {
     }
     const state = ctx[DECISION]();
     const rule = state.decidedBy;
-    const record = decisionRecord(ctx, result) as DecisionEvent;
-    // decisionRecord copied the applied rules when they were collected (always, for an observed operation).
-    record.appliedRules ??= [];
-    record.trigger = rule?.trigger ?? null;
-    record.pattern = rule?.pattern ?? null;
-    record.code = code;
-    record.stage = stage;
     const limit = this.rateLimit;
-    record.rateLimit =
-      limit === undefined || result !== 'rate_limited'
-        ? null
-        : { remaining: limit.remaining, retryAfterMs: limit.retryAfterMs, limitedBy: limit.limitedBy ?? null };
-    record.error = failed ? error : undefined;
-    record.startTime = this.startTime;
     const spent = this.#spent;
-    record.durations = {
-      totalMs: this.#last - this.startTime,
-      rateLimitMs: spent[STEP_RATE_LIMIT]!,
-      hooksMs: spent[STEP_HOOKS]!,
-      storageMs: spent[STEP_STORAGE]!,
-      auditMs: spent[STEP_AUDIT]!,
+    // One literal, every field in one order (one object shape for every event); the decision
+    // fields are decisionRecord's (events.test.ts checks that event and audit entry agree).
+    const record: DecisionEvent = {
+      timestamp: ctx.timestamp,
+      operation: ctx.operation,
+      key: ctx.keyText,
+      agentId: ctx.agentId ?? null,
+      sessionId: ctx.sessionId ?? null,
+      result,
+      decisionId: state.id,
+      ruleId: rule?.id ?? null,
+      // A copy: the audit entry and every event have their own array.
+      appliedRules: state.applied ?? [],
+      trigger: rule?.trigger ?? null,
+      pattern: rule?.pattern ?? null,
+      code,
+      stage,
+      rateLimit:
+        limit === undefined || result !== 'rate_limited'
+          ? null
+          : { remaining: limit.remaining, retryAfterMs: limit.retryAfterMs, limitedBy: limit.limitedBy ?? null },
+      error: failed ? error : undefined,
+      startTime: this.startTime,
+      durations: {
+        totalMs: this.#last - this.startTime,
+        rateLimitMs: spent[STEP_RATE_LIMIT]!,
+        hooksMs: spent[STEP_HOOKS]!,
+        storageMs: spent[STEP_STORAGE]!,
+        auditMs: spent[STEP_AUDIT]!,
+      },
     };
+    if (state.shadow !== undefined) {
+      record.shadowRuleId = state.shadow.rule.id;
+      record.shadowAction = state.shadow.action as DecisionEvent['shadowAction'];
+    }
+    if (state.batchId !== undefined) record.batchId = state.batchId;
     // Not frozen (freezing three objects cost about a tenth of an observed operation): one
     // object is shared by every subscriber, documented as read-only.
     return record;

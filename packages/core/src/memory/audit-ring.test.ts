@@ -4,6 +4,7 @@ import type { AuditEntry, AuditSink } from '../contracts.js';
 import { PolicyEngine } from '../engine.js';
 import { PolicyViolation } from '../errors.js';
 import { AppliedRules } from '../events/applied-rules.js';
+import { DecisionState } from '../events/decision-record.js';
 import { decisionIdTime, formatDecisionId, isDecisionId, newDecisionId, nextDecisionId } from '../events/decision-id.js';
 import { MemoryAuditSink } from './memory-audit-sink.js';
 import { MemoryStore } from './memory-store.js';
@@ -140,7 +141,13 @@ describe('applied rule sequences', () => {
     const b = AppliedRules.NONE.then('x').then('y');
     expect(a).toBe(b);
     expect(a.ids).toEqual(['x', 'y']);
-    expect(Object.isFrozen(a.ids)).toBe(true);
+    // Handed out as copies only.
+    const state = new DecisionState(0, true);
+    state.apply('x');
+    state.apply('y');
+    expect(state.appliedRules).toBe(a);
+    expect(state.applied).toEqual(['x', 'y']);
+    expect(state.applied).not.toBe(a.ids);
     expect(AppliedRules.NONE.then('y').then('x')).not.toBe(a);
   });
 
