@@ -79,7 +79,7 @@ export class RocksDBStore implements KeyValueStore {
       return done(error);
     }
     done(null);
-  });
+  }, { leading: true });
   /** Writes straight onto the binding's native batch (./native-writes.ts); undefined: through `_batch`. */
   readonly #native: NativeWrite | undefined;
 

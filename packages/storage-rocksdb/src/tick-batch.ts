@@ -19,17 +19,54 @@ export class TickBatch<I, R> {
     this.#flush(undefined);
   };
 
-  constructor(run: (items: I[], done: BatchDone<R>) => void) {
+  readonly #leading: boolean;
+
+  /**
+   * `leading`: the first item of a tick runs at once, alone, and only those that follow it in
+   * the same tick wait for the flush: a lone operation is not delayed by a tick, and items
+   * still run in the order they were added (nothing is pending when one runs at once).
+   */
+  constructor(run: (items: I[], done: BatchDone<R>) => void, { leading = false }: { leading?: boolean } = {}) {
     this.#run = run;
+    this.#leading = leading;
   }
 
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      if (this.#items.length === 0) process.nextTick(this.#flushSoon);
+      if (this.#items.length === 0) {
+        if (this.#leading && !this.#ranThisTick) {
+          this.#ranThisTick = true;
+          process.nextTick(this.#newTick);
+          this.#runAlone(item, resolve, reject);
+          return;
+        }
+        process.nextTick(this.#flushSoon);
+      }
       this.#items.push(item);
       this.#resolve.push(resolve);
       this.#reject.push(reject);
     });
+  }
+
+  /** Whether an item ran at once in this tick: the next ones of the tick are batched. */
+  #ranThisTick = false;
+  readonly #newTick = (): void => {
+    this.#ranThisTick = false;
+  };
+
+  #runAlone(item: I, resolve: (result: R) => void, reject: (error: unknown) => void): void {
+    let settled = false;
+    const done: BatchDone<R> = (error, results) => {
+      if (settled) return;
+      settled = true;
+      if (error !== null && error !== undefined) reject(error);
+      else resolve(results === undefined ? (undefined as R) : results[0]!);
+    };
+    try {
+      this.#run([item], done);
+    } catch (error) {
+      done(error);
+    }
   }
 
   /** Runs what is pending now; resolves when its callers are answered. Never rejects. */

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { TickBatch, type BatchDone } from './tick-batch.js';
+
+function recorder(leading: boolean) {
+  const runs: number[][] = [];
+  const batch = new TickBatch<number, number>(
+    (items: number[], done: BatchDone<number>) => {
+      runs.push([...items]);
+      done(null, items.map((i) => i * 10));
+    },
+    { leading },
+  );
+  return { runs, batch };
+}
+
+describe('TickBatch', () => {
+  it('batches the items of one tick, in order, answering each with its own result', async () => {
+    const { runs, batch } = recorder(false);
+    expect(await Promise.all([1, 2, 3].map((i) => batch.add(i)))).toEqual([10, 20, 30]);
+    expect(runs).toEqual([[1, 2, 3]]);
+  });
+
+  it('leading: the first item of a tick runs at once and alone, the rest of the tick together after it', async () => {
+    const { runs, batch } = recorder(true);
+    const first = batch.add(1);
+    // Already run: nothing waits for the tick.
+    expect(runs).toEqual([[1]]);
+    const rest = [2, 3, 4].map((i) => batch.add(i));
+    expect(await Promise.all([first, ...rest])).toEqual([10, 20, 30, 40]);
+    expect(runs).toEqual([[1], [2, 3, 4]]);
+    // A new tick: a lone item runs at once again.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await batch.add(5)).toBe(50);
+    expect(runs).toEqual([[1], [2, 3, 4], [5]]);
+  });
+
+  it('an error answers every caller of its run, and only those', async () => {
+    const batch = new TickBatch<number, number>((items, done) => (items.includes(3) ? done(new Error('bad item')) : done(null, items)), { leading: true });
+    const results = await Promise.allSettled([1, 2, 3].map((i) => batch.add(i)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    const thrown = new TickBatch<number, number>(() => {
+      throw new Error('sync throw');
+    }, { leading: true });
+    await expect(thrown.add(1)).rejects.toThrow('sync throw');
+  });
+
+  it('flush() runs what is pending and resolves once its callers are answered', async () => {
+    const { runs, batch } = recorder(false);
+    const pending = [batch.add(1), batch.add(2)];
+    await batch.flush();
+    expect(runs).toEqual([[1, 2]]);
+    expect(await Promise.all(pending)).toEqual([10, 20]);
+    await batch.flush();
+    expect(runs).toHaveLength(1);
+  });
+});
