@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { assertBatchOperations, type BatchOperation, type KeyRange, type KeyValueIterator, type KeyValueStore, type StoreSupports } from '@sochdb-policy/core';
 import { RocksDBIterator } from './rocksdb-iterator.js';
@@ -23,8 +22,12 @@ export interface RocksDBStoreOptions {
 const BUFFERS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 const SYNC = { ...BUFFERS, sync: true } as const;
 
-/** Reads of one tick are split into up to this many getMany calls (libuv's pool has 4 threads by default)… */
-const READ_PARALLELISM = Math.max(1, Math.min(4, availableParallelism()));
+/**
+ * Reads of one tick are split into up to this many getMany calls: one per thread of libuv's
+ * pool (4 unless UV_THREADPOOL_SIZE says otherwise), whatever the number of cores: a read
+ * mostly waits on memory and disk, and fewer parts than threads measured slower (docs/performance.md)…
+ */
+const READ_PARALLELISM = Math.max(1, Math.min(16, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
 /** …of at least this many keys each. */
 const READS_PER_PART = 16;
 
