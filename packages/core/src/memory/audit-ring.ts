@@ -5,8 +5,9 @@ import type { AppliedRules } from '../events/applied-rules.js';
 import { formatDecisionId } from '../events/decision-id.js';
 import type { DecisionState } from '../events/decision-record.js';
 
-const OPERATION_CODE: Record<Operation, number> = { read: 0, write: 1, delete: 2 };
-const RESULT_CODE: Record<AuditResult, number> = { allowed: 0, denied: 1, rate_limited: 2, redacted: 3, error: 4 };
+// Indexes into OPERATIONS and AUDIT_RESULTS.
+const OPERATION_CODE: Readonly<Record<Operation, number>> = Object.freeze({ read: 0, write: 1, delete: 2 });
+const RESULT_CODE: Readonly<Record<AuditResult, number>> = Object.freeze({ allowed: 0, denied: 1, rate_limited: 2, redacted: 3, error: 4 });
 /** `ruleId` not recorded at all (an entry from a sink caller without decision fields). */
 const NO_RULE_FIELD = undefined;
 
@@ -32,8 +33,10 @@ export class AuditRing {
   #session: (string | null)[] = [];
   #rule: (string | null | undefined)[] = [];
   #applied: (AppliedRules | readonly string[] | undefined)[] = [];
-  /** Rarely set fields, one object per entry that has any. */
-  #extra: (Pick<AuditEntry, 'shadowRuleId' | 'shadowAction' | 'batchId'> | undefined)[] = [];
+  /** The batch or scan id: the same string on every entry of one call. */
+  #batch: (string | undefined)[] = [];
+  /** Shadow mode's fields, rarely set: one object per entry that has them. */
+  #shadow: (Pick<AuditEntry, 'shadowRuleId' | 'shadowAction'> | undefined)[] = [];
 
   constructor(readonly capacity: number) {
     const n = Math.min(capacity, 1024);
@@ -74,10 +77,8 @@ export class AuditRing {
     this.#session[slot] = e.sessionId;
     this.#rule[slot] = 'ruleId' in e ? e.ruleId : NO_RULE_FIELD;
     this.#applied[slot] = e.appliedRules;
-    this.#extra[slot] =
-      e.shadowRuleId === undefined && e.shadowAction === undefined && e.batchId === undefined
-        ? undefined
-        : { shadowRuleId: e.shadowRuleId, shadowAction: e.shadowAction, batchId: e.batchId };
+    this.#batch[slot] = e.batchId;
+    this.#shadow[slot] = e.shadowRuleId === undefined && e.shadowAction === undefined ? undefined : { shadowRuleId: e.shadowRuleId, shadowAction: e.shadowAction };
   }
 
   /** Writes the engine's decision on `ctx` with `result` into `slot`: the same entry `decisionRecord` builds. */
@@ -97,14 +98,8 @@ export class AuditRing {
     this.#rule[slot] = d.decidedBy?.id ?? null;
     this.#applied[slot] = d.appliedRules;
     const shadow = d.shadow;
-    this.#extra[slot] =
-      shadow === undefined && d.batchId === undefined
-        ? undefined
-        : {
-            shadowRuleId: shadow?.rule.id,
-            shadowAction: shadow?.action as AuditEntry['shadowAction'],
-            batchId: d.batchId,
-          };
+    this.#batch[slot] = d.batchId;
+    this.#shadow[slot] = shadow === undefined ? undefined : { shadowRuleId: shadow.rule.id, shadowAction: shadow.action as AuditEntry['shadowAction'] };
   }
 
   /** Fields a query filters on, without making the entry. */
@@ -144,12 +139,13 @@ export class AuditRing {
     if (rule !== NO_RULE_FIELD) e.ruleId = rule;
     const applied = this.#applied[slot];
     if (applied !== undefined) e.appliedRules = Array.isArray(applied) ? (applied as string[]) : (applied as AppliedRules).ids.slice();
-    const extra = this.#extra[slot];
-    if (extra !== undefined) {
-      if (extra.shadowRuleId !== undefined) e.shadowRuleId = extra.shadowRuleId;
-      if (extra.shadowAction !== undefined) e.shadowAction = extra.shadowAction;
-      if (extra.batchId !== undefined) e.batchId = extra.batchId;
+    const shadow = this.#shadow[slot];
+    if (shadow !== undefined) {
+      if (shadow.shadowRuleId !== undefined) e.shadowRuleId = shadow.shadowRuleId;
+      if (shadow.shadowAction !== undefined) e.shadowAction = shadow.shadowAction;
     }
+    const batch = this.#batch[slot];
+    if (batch !== undefined) e.batchId = batch;
     return e;
   }
 
@@ -161,6 +157,7 @@ export class AuditRing {
     this.#session = [];
     this.#rule = [];
     this.#applied = [];
-    this.#extra = [];
+    this.#batch = [];
+    this.#shadow = [];
   }
 }
