@@ -7,15 +7,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAuditSink } from '../src/index.js';
-import { startPostgresServer, type PostgresServer } from '../src/testing/index.js';
-import { availability, entry, freshSchema, skipNote, tamper } from './helpers.js';
+import { availability, entry, freshSchema, skipNote, tamper, twoChains, usePostgres } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = join(here, '..');
 const AUDIT_CLI = join(dirname(createRequire(import.meta.url).resolve('@sochdb-policy/audit-file/package.json')), 'dist', 'cli.js');
-let server: PostgresServer;
 
 interface Run {
   code: number | null;
@@ -62,61 +60,45 @@ describe('sochdb-policy-audit with a postgres:// URL when @sochdb-policy/audit-p
 });
 
 describe.skipIf(!availability.available)(`sochdb-policy-audit verify|query <postgres://...> on a real PostgreSQL${skipNote}`, () => {
-  beforeAll(async () => {
+  const db = usePostgres({}, () => {
     if (!existsSync(join(packageDir, 'dist', 'index.js'))) throw new Error('build @sochdb-policy/audit-postgres first: pnpm turbo run build --filter=@sochdb-policy/audit-postgres...');
-    server = await startPostgresServer();
-  }, 120_000);
-  afterAll(async () => {
-    await server?.stop();
   });
-
-  /** Chains a (1..10, 11, 12) and b (101..110) with a checkpoint after the first 20, as fleet.test.ts. */
-  async function twoChains(extra: { hmacKey?: string } = {}): Promise<string> {
-    const schema = freshSchema();
-    const a = await PostgresAuditSink.open({ connection: server.url, schema, chainId: 'a', checkpointIntervalMs: 0, ...extra });
-    const b = await PostgresAuditSink.open({ connection: server.url, schema, chainId: 'b', checkpointIntervalMs: 0, ...extra });
-    for (let i = 1; i <= 10; i++) await Promise.all([a.append(entry(i)), b.append(entry(100 + i))]);
-    await a.checkpoint();
-    await a.append(entry(11));
-    await a.append(entry(12));
-    await a.close();
-    await b.close();
-    return schema;
-  }
+  /** Chains a and b of helpers.ts's twoChains, with `extra` options (an HMAC key). */
+  const chains = (extra: { hmacKey?: string } = {}) => twoChains((schema, chainId) => db.open(schema, chainId, extra));
 
   it('verify: exit 0 and OK (the URL printed without its user info), --json the report; exit 1 and TAMPERED after an edit', async () => {
-    const schema = await twoChains();
-    const ok = await audit(['verify', '--schema', schema, server.url]);
+    const schema = await chains();
+    const ok = await audit(['verify', '--schema', schema, db.server.url]);
     expect([ok.code, ok.stderr]).toEqual([0, '']);
     expect(ok.stdout).toMatch(/^OK postgres:\/\/127\.0\.0\.1:\d+\/postgres: 22 entries verified in 2 chain\(s\), 3 checkpoint\(s\)\n/);
     expect(ok.stdout).toMatch(/ {2}a: seq 1\.\.12, sha256\n {2}b: seq 1\.\.10, sha256\n {2}last checkpoint 3 [0-9a-f]{64} \(keep them to check later with --anchor 3:[0-9a-f]{64}\)/);
-    const json = await audit(['verify', '--json', '--schema', schema, server.url.replace('postgres://', 'postgresql://')]);
+    const json = await audit(['verify', '--json', '--schema', schema, db.server.url.replace('postgres://', 'postgresql://')]);
     const report = JSON.parse(json.stdout) as { ok: boolean; entries: number; lastCheckpoint: { id: number; hash: string } };
     expect([json.code, report.ok, report.entries]).toEqual([0, true, 22]);
-    const anchored = await audit(['verify', '--schema', schema, '--anchor', `${report.lastCheckpoint.id}:${report.lastCheckpoint.hash}`, server.url]);
+    const anchored = await audit(['verify', '--schema', schema, '--anchor', `${report.lastCheckpoint.id}:${report.lastCheckpoint.hash}`, db.server.url]);
     expect(anchored.code).toBe(0);
-    const missing = await audit(['verify', '--schema', schema, '--anchor', `9:${report.lastCheckpoint.hash}`, server.url]);
+    const missing = await audit(['verify', '--schema', schema, '--anchor', `9:${report.lastCheckpoint.hash}`, db.server.url]);
     expect([missing.code, missing.stdout]).toEqual([1, expect.stringContaining('checkpoint 9: truncated')]);
 
-    await tamper(server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
-    const bad = await audit(['verify', '--schema', schema, server.url]);
+    await tamper(db.server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
+    const bad = await audit(['verify', '--schema', schema, db.server.url]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/^TAMPERED postgres:\/\/127\.0\.0\.1:\d+\/postgres\n {2}chain "a": seq 4: edited/);
-    const badJson = await audit(['verify', '--json', '--schema', schema, server.url]);
+    const badJson = await audit(['verify', '--json', '--schema', schema, db.server.url]);
     expect([badJson.code, (JSON.parse(badJson.stdout) as { problem: { reason: string } }).problem.reason]).toEqual([1, 'edited']);
   }, 60_000);
 
   it('verify with HMAC: exit 0 with the key (file or env), 2 without it, 3 with a wrong one', async () => {
-    const schema = await twoChains({ hmacKey: 'fleet-key' });
+    const schema = await chains({ hmacKey: 'fleet-key' });
     const dir = await mkdtemp(join(tmpdir(), 'pg-key-'));
     try {
       await writeFile(join(dir, 'key'), 'fleet-key\n');
       await writeFile(join(dir, 'wrong'), 'other-key\n');
-      expect((await audit(['verify', '--schema', schema, '--hmac-key-file', join(dir, 'key'), server.url])).code).toBe(0);
-      expect((await audit(['verify', '--schema', schema, server.url], { env: { SOCHDB_AUDIT_HMAC_KEY: 'fleet-key' } })).code).toBe(0);
-      const none = await audit(['verify', '--schema', schema, server.url]);
+      expect((await audit(['verify', '--schema', schema, '--hmac-key-file', join(dir, 'key'), db.server.url])).code).toBe(0);
+      expect((await audit(['verify', '--schema', schema, db.server.url], { env: { SOCHDB_AUDIT_HMAC_KEY: 'fleet-key' } })).code).toBe(0);
+      const none = await audit(['verify', '--schema', schema, db.server.url]);
       expect([none.code, none.stdout]).toEqual([2, expect.stringMatching(/^KEY REQUIRED /)]);
-      const wrong = await audit(['verify', '--schema', schema, '--hmac-key-file', join(dir, 'wrong'), server.url]);
+      const wrong = await audit(['verify', '--schema', schema, '--hmac-key-file', join(dir, 'wrong'), db.server.url]);
       expect([wrong.code, wrong.stdout]).toEqual([3, expect.stringMatching(/^WRONG KEY /)]);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -124,59 +106,59 @@ describe.skipIf(!availability.available)(`sochdb-policy-audit verify|query <post
   }, 60_000);
 
   it('query: the file CLI formats (table, JSON Lines with chain_id and cursor), filters, the newest --limit, --newest-first, --after, --chain-id', async () => {
-    const schema = await twoChains();
-    const byAgent = await audit(['query', '--json', '--schema', schema, '--agent-id', 'agent_1', server.url]);
+    const schema = await chains();
+    const byAgent = await audit(['query', '--json', '--schema', schema, '--agent-id', 'agent_1', db.server.url]);
     expect([byAgent.code, byAgent.stderr]).toEqual([0, '']);
     expect(keys(byAgent)).toEqual(['k/1', 'k/4', 'k/7', 'k/10', 'k/103', 'k/106', 'k/109']);
     const first = JSON.parse(byAgent.stdout.split('\n')[0]!) as Record<string, unknown>;
     expect(Object.keys(first)).toEqual(['seq', 'timestamp', 'operation', 'key', 'agent_id', 'session_id', 'result', 'hash', 'chain_id', 'cursor']);
     expect(first).toMatchObject({ seq: 1, timestamp: entry(1).timestamp, operation: 'write', key: 'k/1', agent_id: 'agent_1', session_id: null, result: 'allowed', chain_id: 'a' });
 
-    const table = await audit(['query', '--schema', schema, '--limit', '2', server.url]);
+    const table = await audit(['query', '--schema', schema, '--limit', '2', db.server.url]);
     const rows = table.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^SEQ\s+TIME\s+OPERATION\s+RESULT\s+AGENT\s+SESSION\s+RULE\s+DECISION\s+/);
     // Fleet order is by time: a's entries (k/1..k/12) are older than b's (k/101..k/110).
     expect(rows.slice(1).map((r) => [r.split(/\s+/)[0], r.split(/\s+/).at(-1)])).toEqual([['9', 'k/109'], ['10', 'k/110']]);
 
-    const all = await audit(['query', '--json', '--limit', 'all', '--schema', schema, server.url]);
+    const all = await audit(['query', '--json', '--limit', 'all', '--schema', schema, db.server.url]);
     const want = [...Array.from({ length: 12 }, (_, i) => `k/${i + 1}`), ...Array.from({ length: 10 }, (_, i) => `k/${101 + i}`)];
     expect(keys(all)).toEqual(want);
     const cursors = all.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { cursor: string }).cursor);
-    const resumed = await audit(['query', '--json', '--limit', '3', '--after', cursors[4]!, '--schema', schema, server.url]);
+    const resumed = await audit(['query', '--json', '--limit', '3', '--after', cursors[4]!, '--schema', schema, db.server.url]);
     expect(keys(resumed)).toEqual(want.slice(5, 8));
-    const newest = await audit(['query', '--json', '--limit', '3', '--newest-first', '--schema', schema, server.url]);
+    const newest = await audit(['query', '--json', '--limit', '3', '--newest-first', '--schema', schema, db.server.url]);
     expect(keys(newest)).toEqual(want.slice(-3).reverse());
-    const chainB = await audit(['query', '--json', '--chain-id', 'b', '--limit', '2', '--schema', schema, server.url]);
+    const chainB = await audit(['query', '--json', '--chain-id', 'b', '--limit', '2', '--schema', schema, db.server.url]);
     expect(keys(chainB)).toEqual(['k/109', 'k/110']);
-    const since = await audit(['query', '--json', '--since', String(entry(11).timestamp), '--until', String(entry(101).timestamp), '--schema', schema, server.url]);
+    const since = await audit(['query', '--json', '--since', String(entry(11).timestamp), '--until', String(entry(101).timestamp), '--schema', schema, db.server.url]);
     expect(keys(since)).toEqual(['k/11', 'k/12', 'k/101']);
-    const none = await audit(['query', '--json', '--agent-id', 'nobody', '--schema', schema, server.url]);
+    const none = await audit(['query', '--json', '--agent-id', 'nobody', '--schema', schema, db.server.url]);
     expect([none.code, none.stdout]).toEqual([0, '']);
   }, 60_000);
 
   it('query --rule and the decision members, as the audit file prints them', async () => {
     const schema = freshSchema();
-    const sink = await PostgresAuditSink.open({ connection: server.url, schema, chainId: 'a', checkpointIntervalMs: 0 });
+    const sink = await PostgresAuditSink.open({ connection: db.server.url, schema, chainId: 'a', checkpointIntervalMs: 0 });
     await sink.append({ ...entry(1), result: 'denied', decisionId: 'd-1', ruleId: 'no-system', appliedRules: ['no-system'], shadowRuleId: 's', shadowAction: 'deny' });
     await sink.append({ ...entry(2), decisionId: 'd-2', ruleId: null, appliedRules: [] });
     await sink.close();
-    const r = await audit(['query', '--json', '--rule', 'no-system', '--schema', schema, server.url]);
+    const r = await audit(['query', '--json', '--rule', 'no-system', '--schema', schema, db.server.url]);
     expect([r.code, r.stderr]).toEqual([0, '']);
     const row = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(row).toMatchObject({ key: 'k/1', decision_id: 'd-1', rule_id: 'no-system', applied_rules: ['no-system'], shadow_rule_id: 's', shadow_action: 'deny', chain_id: 'a' });
-    const table = await audit(['query', '--schema', schema, server.url]);
+    const table = await audit(['query', '--schema', schema, db.server.url]);
     expect(table.stdout.split('\n')[1]).toMatch(/ no-system \(shadow deny: s\)\s+d-1 /);
     expect(table.stdout.split('\n')[2]).toMatch(/ -\s+d-2 /);
   }, 60_000);
 
   it('usage and connection errors: exit 2 naming the argument', async () => {
     const cases: [string[], string][] = [
-      [['query', '--from-seq', '3', server.url], '--from-seq reads a file'],
-      [['tail', server.url], 'tail reads a file'],
-      [['query', '--limit', 'lots', server.url], '--limit must be a non-negative integer'],
-      [['query', '--operation', 'steal', server.url], '--operation must be one of'],
-      [['verify', '--anchor', '12:abc', server.url], '--anchor must be ID:HASH'],
-      [['verify', '--chain-id', 'a', server.url], '--chain-id applies to query only'],
+      [['query', '--from-seq', '3', db.server.url], '--from-seq reads a file'],
+      [['tail', db.server.url], 'tail reads a file'],
+      [['query', '--limit', 'lots', db.server.url], '--limit must be a non-negative integer'],
+      [['query', '--operation', 'steal', db.server.url], '--operation must be one of'],
+      [['verify', '--anchor', '12:abc', db.server.url], '--anchor must be ID:HASH'],
+      [['verify', '--chain-id', 'a', db.server.url], '--chain-id applies to query only'],
       [['query', '--schema', 'x', '/tmp/some-audit.log'], '--schema applies to a postgres:// URL only'],
     ];
     for (const [args, message] of cases) {

@@ -7,13 +7,11 @@ import { join } from 'node:path';
 import { verifyAuditLog } from '@sochdb-policy/audit-file';
 import { GENESIS_HASH, entryBody, headerBody, lineOf, makeHasher } from '@sochdb-policy/audit-file/format';
 import type { AuditEntry } from '@sochdb-policy/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditPostgresError, PostgresAuditSink, setupSql, verifyPostgresAudit } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { AuditPostgresError, setupSql, verifyPostgresAudit } from '../src/index.js';
 import { rowEntry, type EntryRow } from '../src/rows.js';
-import { startPostgresServer, type PostgresServer } from '../src/testing/index.js';
-import { availability, entry, freshSchema, skipNote, sql, tamper } from './helpers.js';
+import { availability, entry, freshSchema, skipNote, sql, tamper, usePostgres } from './helpers.js';
 
-let server: PostgresServer;
 
 /** One entry per decision field (and combinations), with the characters COPY and arrays escape. */
 const decided: AuditEntry[] = [
@@ -32,15 +30,9 @@ const decided: AuditEntry[] = [
 ];
 
 describe.skipIf(!availability.available)(`audit-postgres decision fields on a real PostgreSQL${skipNote}`, () => {
-  beforeAll(async () => {
-    server = await startPostgresServer();
-  }, 120_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const db = usePostgres();
 
-  const open = (schema: string, chainId: string, extra: Partial<Parameters<typeof PostgresAuditSink.open>[0]> = {}) =>
-    PostgresAuditSink.open({ connection: server.url, schema, chainId, checkpointIntervalMs: 0, ...extra });
+  const open = db.open;
 
   async function written(): Promise<string> {
     const schema = freshSchema('d');
@@ -73,20 +65,20 @@ describe.skipIf(!availability.available)(`audit-postgres decision fields on a re
     } finally {
       await sink.close();
     }
-    const columns = await sql<EntryRow>(server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
+    const columns = await sql<EntryRow>(db.server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
     expect(columns[1]).toMatchObject({ decision_id: decided[1]!.decisionId, rule_id: 'no-system', rule_decided: true, applied_rules: ['no-system'], body: null });
     expect(columns[2]).toMatchObject({ rule_id: null, rule_decided: false, applied_rules: [] });
     expect(columns[3]!.applied_rules).toEqual(decided[3]!.appliedRules);
     expect(columns[9]).toMatchObject({ decision_id: null, rule_id: null, rule_decided: null, applied_rules: null, shadow_rule_id: null, shadow_action: null, batch_id: null });
     expect(columns[10]).toMatchObject({ decision_id: 'nul\uFFFDid', rule_id: 'lone\uFFFD', applied_rules: ['ok', 'nul\uFFFD'], batch_id: 'b\uFFFD' });
     expect(columns[10]!.body).not.toBeNull();
-    const v = await verifyPostgresAudit(server.url, { schema });
+    const v = await verifyPostgresAudit(db.server.url, { schema });
     expect([v.ok, v.entries]).toEqual([true, decided.length]);
   });
 
   it("hashed as the audit file's format 2 body: the chain exported as lines passes the file verifier", async () => {
     const schema = await written();
-    const rows = await sql<EntryRow>(server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
+    const rows = await sql<EntryRow>(db.server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
     const hasher = makeHasher(undefined);
     const header = headerBody('sha256', 0, GENESIS_HASH, 2);
     const lines = [lineOf(header, hasher.text(header)), ...rows.map((r) => lineOf(entryBody(Number(r.seq), rowEntry(r), r.prev, 2), r.hash))];
@@ -128,8 +120,8 @@ describe.skipIf(!availability.available)(`audit-postgres decision fields on a re
     for (const [name, set, seq] of cases) {
       it(name, async () => {
         const schema = await written();
-        await tamper(server.url, [`UPDATE ${schema}.entries SET ${set} WHERE chain_id = 'a' AND seq = ${seq}`]);
-        const v = await verifyPostgresAudit(server.url, { schema });
+        await tamper(db.server.url, [`UPDATE ${schema}.entries SET ${set} WHERE chain_id = 'a' AND seq = ${seq}`]);
+        const v = await verifyPostgresAudit(db.server.url, { schema });
         expect(v.problem).toMatchObject({ chainId: 'a', seq, reason: 'edited' });
       });
     }
@@ -139,23 +131,23 @@ describe.skipIf(!availability.available)(`audit-postgres decision fields on a re
     const schema = freshSchema('old');
     const s = `"${schema}"`;
     // The layout before this version: the setup SQL without the decision and version columns.
-    await sql(server.url, setupSql(schema));
-    await sql(server.url, `ALTER TABLE ${s}.entries DROP COLUMN decision_id, DROP COLUMN rule_id, DROP COLUMN rule_decided, DROP COLUMN applied_rules, DROP COLUMN shadow_rule_id, DROP COLUMN shadow_action, DROP COLUMN batch_id`);
-    await sql(server.url, `ALTER TABLE ${s}.chains DROP COLUMN version`);
+    await sql(db.server.url, setupSql(schema));
+    await sql(db.server.url, `ALTER TABLE ${s}.entries DROP COLUMN decision_id, DROP COLUMN rule_id, DROP COLUMN rule_decided, DROP COLUMN applied_rules, DROP COLUMN shadow_rule_id, DROP COLUMN shadow_action, DROP COLUMN batch_id`);
+    await sql(db.server.url, `ALTER TABLE ${s}.chains DROP COLUMN version`);
     // A chain written by the previous version: version 1 header, version 1 bodies.
     const hasher = makeHasher(undefined);
     let prev = hasher.text(headerBody('sha256', 0, GENESIS_HASH, 1));
-    await sql(server.url, `INSERT INTO ${s}.chains (chain_id, alg, created_at) VALUES ('old', 'sha256', 0)`);
+    await sql(db.server.url, `INSERT INTO ${s}.chains (chain_id, alg, created_at) VALUES ('old', 'sha256', 0)`);
     for (let seq = 1; seq <= 3; seq++) {
       const e = entry(seq);
       const hash = hasher.text(entryBody(seq, e, prev, 1));
-      await sql(server.url, `INSERT INTO ${s}.entries (chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash) VALUES ('old', $1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
+      await sql(db.server.url, `INSERT INTO ${s}.entries (chain_id, seq, ts, operation, key, agent_id, session_id, result, prev, hash) VALUES ('old', $1, $2, $3, $4, $5, $6, $7, $8, $9)`, [
         seq, e.timestamp, e.operation, e.key, e.agentId, e.sessionId, e.result, prev, hash,
       ]);
       prev = hash;
     }
     // Read-only paths on the old layout (an auditor cannot migrate): verify and query work.
-    expect(await verifyPostgresAudit(server.url, { schema })).toMatchObject({ ok: true, entries: 3 });
+    expect(await verifyPostgresAudit(db.server.url, { schema })).toMatchObject({ ok: true, entries: 3 });
     // A writer without setup is told to migrate instead of failing on every batch.
     await expect(open(schema, 'old', { setup: false })).rejects.toMatchObject({ code: 'schema_outdated' });
     await expect(open(schema, 'old', { setup: false })).rejects.toBeInstanceOf(AuditPostgresError);
@@ -171,12 +163,12 @@ describe.skipIf(!availability.available)(`audit-postgres decision fields on a re
     expect(await fresh.query({})).toEqual([entry(1), entry(2), entry(3), entry(4), { ...entry(5), decisionId: 'd5', ruleId: 'r' }]);
     await old.close();
     await fresh.close();
-    const v = await verifyPostgresAudit(server.url, { schema });
+    const v = await verifyPostgresAudit(db.server.url, { schema });
     expect(v).toMatchObject({ ok: true, entries: 5 });
     expect(v.chains.map((c) => [c.chainId, c.lastSeq])).toEqual([['new', 1], ['old', 4]]);
 
     // A version 1 chain cannot be given decision members afterwards.
-    await tamper(server.url, [`UPDATE ${s}.entries SET decision_id = 'forged' WHERE chain_id = 'old' AND seq = 2`]);
-    expect((await verifyPostgresAudit(server.url, { schema })).problem).toMatchObject({ chainId: 'old', seq: 2 });
+    await tamper(db.server.url, [`UPDATE ${s}.entries SET decision_id = 'forged' WHERE chain_id = 'old' AND seq = 2`]);
+    expect((await verifyPostgresAudit(db.server.url, { schema })).problem).toMatchObject({ chainId: 'old', seq: 2 });
   });
 });

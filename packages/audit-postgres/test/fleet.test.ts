@@ -7,70 +7,49 @@ import { fileURLToPath } from 'node:url';
 import { verifyAuditLog } from '@sochdb-policy/audit-file';
 import { GENESIS_HASH, entryBody, headerBody, lineOf, makeHasher } from '@sochdb-policy/audit-file/format';
 import { MemoryStore, PolicyEngine } from '@sochdb-policy/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditPostgresError, PostgresAuditSink, dropBefore, verifyPostgresAudit, writerGrantsSql } from '../src/index.js';
 import { rowEntry, type EntryRow } from '../src/rows.js';
-import { startPostgresServer, type PostgresServer } from '../src/testing/index.js';
-import { availability, entry, freshSchema, skipNote, sql, tamper } from './helpers.js';
+import { availability, entry, freshSchema, skipNote, sql, tamper, twoChains, usePostgres } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-let server: PostgresServer;
 
 describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a real PostgreSQL${skipNote}`, () => {
-  beforeAll(async () => {
-    server = await startPostgresServer();
-  }, 120_000);
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const db = usePostgres();
 
-  const open = (schema: string, chainId: string, extra: Partial<Parameters<typeof PostgresAuditSink.open>[0]> = {}) =>
-    PostgresAuditSink.open({ connection: server.url, schema, chainId, checkpointIntervalMs: 0, ...extra });
+  const open = db.open;
 
-  /** Two chains of 10 entries, a checkpoint, then 2 more entries in chain a. */
-  async function twoChains(): Promise<string> {
-    const schema = freshSchema();
-    const a = await open(schema, 'a');
-    const b = await open(schema, 'b');
-    for (let i = 1; i <= 10; i++) await Promise.all([a.append(entry(i)), b.append(entry(100 + i))]);
-    await a.checkpoint();
-    await a.append(entry(11));
-    await a.append(entry(12));
-    await a.close();
-    await b.close();
-    return schema;
-  }
-  const problemOf = async (schema: string) => (await verifyPostgresAudit(server.url, { schema })).problem;
+  const problemOf = async (schema: string) => (await verifyPostgresAudit(db.server.url, { schema })).problem;
 
   describe('verify names every kind of tampering with rows', () => {
     it('an intact fleet verifies, with its last checkpoint as the anchor', async () => {
-      const schema = await twoChains();
-      const v = await verifyPostgresAudit(server.url, { schema });
+      const schema = await twoChains(open);
+      const v = await verifyPostgresAudit(db.server.url, { schema });
       expect(v.ok).toBe(true);
       expect(v.entries).toBe(22);
       expect(v.chains.map((c) => [c.chainId, c.lastSeq, c.ok])).toEqual([['a', 12, true], ['b', 10, true]]);
       // close() wrote checkpoints 2 and 3 after the explicit one.
       expect(v.checkpoints).toBe(3);
-      expect((await verifyPostgresAudit(server.url, { schema, anchor: v.lastCheckpoint! })).ok).toBe(true);
-      const wrong = await verifyPostgresAudit(server.url, { schema, anchor: { id: 9, hash: v.lastCheckpoint!.hash } });
+      expect((await verifyPostgresAudit(db.server.url, { schema, anchor: v.lastCheckpoint! })).ok).toBe(true);
+      const wrong = await verifyPostgresAudit(db.server.url, { schema, anchor: { id: 9, hash: v.lastCheckpoint!.hash } });
       expect(wrong.problem?.reason).toBe('truncated');
     });
 
     it('edit', async () => {
-      const schema = await twoChains();
-      await tamper(server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
+      const schema = await twoChains(open);
+      await tamper(db.server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
       expect(await problemOf(schema)).toMatchObject({ chainId: 'a', seq: 4, reason: 'edited' });
     });
 
     it('delete', async () => {
-      const schema = await twoChains();
-      await tamper(server.url, [`DELETE FROM ${schema}.entries WHERE chain_id = 'b' AND seq = 5`]);
+      const schema = await twoChains(open);
+      await tamper(db.server.url, [`DELETE FROM ${schema}.entries WHERE chain_id = 'b' AND seq = 5`]);
       expect(await problemOf(schema)).toMatchObject({ chainId: 'b', seq: 5, reason: 'deleted' });
     });
 
     it('reorder', async () => {
-      const schema = await twoChains();
-      await tamper(server.url, [
+      const schema = await twoChains(open);
+      await tamper(db.server.url, [
         `UPDATE ${schema}.entries SET seq = 1000 WHERE chain_id = 'a' AND seq = 3`,
         `UPDATE ${schema}.entries SET seq = 3 WHERE chain_id = 'a' AND seq = 4`,
         `UPDATE ${schema}.entries SET seq = 4 WHERE chain_id = 'a' AND seq = 1000`,
@@ -79,55 +58,55 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     });
 
     it('insert', async () => {
-      const schema = await twoChains();
+      const schema = await twoChains(open);
       const statements = [];
       for (let s = 12; s >= 6; s--) statements.push(`UPDATE ${schema}.entries SET seq = ${s + 1} WHERE chain_id = 'a' AND seq = ${s}`);
       statements.push(`INSERT INTO ${schema}.entries SELECT chain_id, 6, ts, operation, 'k/forged', agent_id, session_id, result, prev, hash, body FROM ${schema}.entries WHERE chain_id = 'a' AND seq = 5`);
-      await tamper(server.url, statements);
+      await tamper(db.server.url, statements);
       expect(await problemOf(schema)).toMatchObject({ chainId: 'a', seq: 6, reason: 'inserted' });
     });
 
     it('truncate a chain (its last rows, back past a checkpoint)', async () => {
-      const schema = await twoChains();
-      await tamper(server.url, [`DELETE FROM ${schema}.entries WHERE chain_id = 'b' AND seq > 7`]);
+      const schema = await twoChains(open);
+      await tamper(db.server.url, [`DELETE FROM ${schema}.entries WHERE chain_id = 'b' AND seq > 7`]);
       expect(await problemOf(schema)).toMatchObject({ chainId: 'b', seq: 8, reason: 'truncated' });
     });
 
     it('delete a chain (rows and chain row)', async () => {
-      const schema = await twoChains();
-      await tamper(server.url, [`DELETE FROM ${schema}.entries WHERE chain_id = 'b'`, `DELETE FROM ${schema}.chains WHERE chain_id = 'b'`]);
+      const schema = await twoChains(open);
+      await tamper(db.server.url, [`DELETE FROM ${schema}.entries WHERE chain_id = 'b'`, `DELETE FROM ${schema}.chains WHERE chain_id = 'b'`]);
       expect(await problemOf(schema)).toMatchObject({ chainId: 'b', reason: 'deleted' });
-      const schema2 = await twoChains();
-      await tamper(server.url, [`DELETE FROM ${schema2}.entries WHERE chain_id = 'b'`]);
+      const schema2 = await twoChains(open);
+      await tamper(db.server.url, [`DELETE FROM ${schema2}.entries WHERE chain_id = 'b'`]);
       expect(await problemOf(schema2)).toMatchObject({ chainId: 'b', seq: 1, reason: 'deleted' });
     });
 
     it('a deleted or edited checkpoint', async () => {
-      const schema = await twoChains();
-      await tamper(server.url, [`DELETE FROM ${schema}.checkpoints WHERE id = 2`]);
+      const schema = await twoChains(open);
+      await tamper(db.server.url, [`DELETE FROM ${schema}.checkpoints WHERE id = 2`]);
       expect(await problemOf(schema)).toMatchObject({ chainId: null, checkpoint: 3, reason: 'deleted' });
-      const schema2 = await twoChains();
-      await tamper(server.url, [`UPDATE ${schema2}.checkpoints SET body = replace(body, '"periodic"', '"retention"'), kind = 'retention' WHERE id = 1`]);
+      const schema2 = await twoChains(open);
+      await tamper(db.server.url, [`UPDATE ${schema2}.checkpoints SET body = replace(body, '"periodic"', '"retention"'), kind = 'retention' WHERE id = 1`]);
       expect(await problemOf(schema2)).toMatchObject({ chainId: null, checkpoint: 1, reason: 'edited' });
     });
   });
 
   it('CLI: verify exits 0 on an intact fleet and 1 naming the problem after tampering; query reads by agent', async () => {
-    const schema = await twoChains();
+    const schema = await twoChains(open);
     const cli = (...args: string[]) =>
       spawnSync(process.execPath, ['--import', 'tsx', join(here, '..', 'src', 'cli.ts'), ...args], { cwd: join(here, '..'), encoding: 'utf8' });
-    const ok = cli('verify', '--schema', schema, server.url);
+    const ok = cli('verify', '--schema', schema, db.server.url);
     expect([ok.status, ok.stdout]).toEqual([0, expect.stringMatching(/^OK .*22 entries in 2 chain\(s\), 3 checkpoint\(s\)/)]);
-    const q = cli('query', '--schema', schema, '--agent-id', 'agent_1', '--json', server.url);
+    const q = cli('query', '--schema', schema, '--agent-id', 'agent_1', '--json', db.server.url);
     expect(q.stdout.trim().split('\n').map((l) => JSON.parse(l).key)).toEqual(['k/1', 'k/4', 'k/7', 'k/10', 'k/103', 'k/106', 'k/109']);
-    await tamper(server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
-    const bad = cli('verify', '--schema', schema, server.url);
+    await tamper(db.server.url, [`UPDATE ${schema}.entries SET key = 'k/evil' WHERE chain_id = 'a' AND seq = 4`]);
+    const bad = cli('verify', '--schema', schema, db.server.url);
     expect([bad.status, bad.stdout]).toEqual([1, expect.stringContaining('chain "a": seq 4: edited')]);
   });
 
   it('the same record and chain as the audit file: a chain exported as lines passes the file verifier', async () => {
-    const schema = await twoChains();
-    const rows = await sql<EntryRow>(server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
+    const schema = await twoChains(open);
+    const rows = await sql<EntryRow>(db.server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
     const hasher = makeHasher(undefined);
     // A chain created by this version holds format 2 records: its implicit header is a version 2 header.
     const header = headerBody('sha256', 0, GENESIS_HASH, 2);
@@ -150,9 +129,9 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     await sink.append(entry(2));
     expect(await sink.query({ agentId: 'x\uD800' })).toEqual([odd]);
     await sink.close();
-    expect((await verifyPostgresAudit(server.url, { schema, hmacKey: 'secret' })).ok).toBe(true);
-    expect((await verifyPostgresAudit(server.url, { schema })).problem?.reason).toBe('key_required');
-    expect((await verifyPostgresAudit(server.url, { schema, hmacKey: 'other' })).problem?.reason).toBe('wrong_key');
+    expect((await verifyPostgresAudit(db.server.url, { schema, hmacKey: 'secret' })).ok).toBe(true);
+    expect((await verifyPostgresAudit(db.server.url, { schema })).problem?.reason).toBe('key_required');
+    expect((await verifyPostgresAudit(db.server.url, { schema, hmacKey: 'other' })).problem?.reason).toBe('wrong_key');
     await expect(open(schema, 'h')).rejects.toMatchObject({ code: 'alg_mismatch' });
   });
 
@@ -161,7 +140,7 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     const first = await open(schema, 'w');
     await expect(open(schema, 'w')).rejects.toMatchObject({ code: 'chain_in_use' });
     await first.append(entry(1));
-    await tamper(server.url, [`INSERT INTO ${schema}.entries SELECT chain_id, 2, ts, operation, key, agent_id, session_id, result, hash, hash, body FROM ${schema}.entries WHERE chain_id = 'w' AND seq = 1`]);
+    await tamper(db.server.url, [`INSERT INTO ${schema}.entries SELECT chain_id, 2, ts, operation, key, agent_id, session_id, result, hash, hash, body FROM ${schema}.entries WHERE chain_id = 'w' AND seq = 1`]);
     await expect(first.append(entry(2))).rejects.toMatchObject({ code: 'chain_forked' });
     await expect(first.append(entry(3))).rejects.toMatchObject({ code: 'chain_forked' });
     await first.close();
@@ -180,37 +159,37 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
   it('a writer role with INSERT and SELECT only writes; UPDATE, DELETE and TRUNCATE are refused even to the owner', async () => {
     const schema = freshSchema();
     (await open(schema, 'setup')).close();
-    await sql(server.url, `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'audit_writer') THEN CREATE ROLE audit_writer LOGIN; END IF; END $$`);
-    await sql(server.url, writerGrantsSql(schema, 'audit_writer'));
-    const sink = await PostgresAuditSink.open({ connection: server.urlFor('audit_writer'), schema, chainId: 'role', setup: false, checkpointIntervalMs: 0 });
+    await sql(db.server.url, `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'audit_writer') THEN CREATE ROLE audit_writer LOGIN; END IF; END $$`);
+    await sql(db.server.url, writerGrantsSql(schema, 'audit_writer'));
+    const sink = await PostgresAuditSink.open({ connection: db.server.urlFor('audit_writer'), schema, chainId: 'role', setup: false, checkpointIntervalMs: 0 });
     await sink.append(entry(1));
     await sink.checkpoint();
     await sink.close();
-    const asWriter = server.urlFor('audit_writer');
+    const asWriter = db.server.urlFor('audit_writer');
     await expect(sql(asWriter, `UPDATE ${schema}.entries SET key = 'x'`)).rejects.toThrow(/permission denied/);
     await expect(sql(asWriter, `DELETE FROM ${schema}.entries`)).rejects.toThrow(/permission denied/);
-    await expect(sql(server.url, `UPDATE ${schema}.entries SET key = 'x'`)).rejects.toThrow(/append-only/);
-    await expect(sql(server.url, `DELETE FROM ${schema}.checkpoints`)).rejects.toThrow(/append-only/);
-    await expect(sql(server.url, `TRUNCATE ${schema}.entries`)).rejects.toThrow(/append-only/);
+    await expect(sql(db.server.url, `UPDATE ${schema}.entries SET key = 'x'`)).rejects.toThrow(/append-only/);
+    await expect(sql(db.server.url, `DELETE FROM ${schema}.checkpoints`)).rejects.toThrow(/append-only/);
+    await expect(sql(db.server.url, `TRUNCATE ${schema}.entries`)).rejects.toThrow(/append-only/);
     expect((await verifyPostgresAudit(asWriter, { schema })).ok).toBe(true);
   });
 
   it('retention: dropping old entries writes a retention checkpoint verification starts from', async () => {
-    const schema = await twoChains();
-    const r = await dropBefore(server.url, { schema, before: 1_700_000_000_000 + 6 });
+    const schema = await twoChains(open);
+    const r = await dropBefore(db.server.url, { schema, before: 1_700_000_000_000 + 6 });
     expect(r.deleted).toBe(5); // seq 1..5 of chain a; chain b's entries are all newer
-    const v = await verifyPostgresAudit(server.url, { schema });
+    const v = await verifyPostgresAudit(db.server.url, { schema });
     expect(v).toMatchObject({ ok: true, genesis: false, checkpoints: 1 });
     expect(v.chains.find((c) => c.chainId === 'a')).toMatchObject({ firstSeq: 6, genesis: false, entries: 7 });
     const sink = await open(schema, 'a');
     await sink.append(entry(13));
     await sink.close();
-    expect((await verifyPostgresAudit(server.url, { schema })).ok).toBe(true);
+    expect((await verifyPostgresAudit(db.server.url, { schema })).ok).toBe(true);
   });
 
   it('a commit whose acknowledgement is lost: on reconnect the writer reads the chain head and neither loses nor repeats the batch', async () => {
     const schema = freshSchema();
-    const proxy = await dropAfterInsert(server.port);
+    const proxy = await dropAfterInsert(db.server.port);
     try {
       const sink = await PostgresAuditSink.open({ connection: `postgres://postgres@127.0.0.1:${proxy.port}/postgres`, schema, chainId: 'p', checkpointIntervalMs: 0 });
       await sink.append(entry(1));
@@ -218,18 +197,18 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
       await Promise.all([sink.append(entry(2)), sink.append(entry(3))]);
       expect(proxy.dropped).toBe(1);
       // It did not commit: the connection dies before the batch runs, so the writer sends it again.
-      const blocker = await lockEntries(schema);
+      const blocker = await lockEntries(db.server.url, schema);
       const pending = sink.append(entry(4));
       await new Promise((r) => setTimeout(r, 300));
-      await sql(server.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sochdb-policy-audit' AND query LIKE 'COPY%'`);
+      await sql(db.server.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sochdb-policy-audit' AND query LIKE 'COPY%'`);
       await blocker.release();
       await pending;
       await sink.append(entry(5));
       expect(sink.stats.reconnects).toBeGreaterThanOrEqual(2);
       await sink.close();
-      const rows = await sql<{ seq: string; key: string }>(server.url, `SELECT seq, key FROM ${schema}.entries ORDER BY seq`);
+      const rows = await sql<{ seq: string; key: string }>(db.server.url, `SELECT seq, key FROM ${schema}.entries ORDER BY seq`);
       expect(rows.map((r) => [Number(r.seq), r.key])).toEqual([[1, 'k/1'], [2, 'k/2'], [3, 'k/3'], [4, 'k/4'], [5, 'k/5']]);
-      expect((await verifyPostgresAudit(server.url, { schema })).ok).toBe(true);
+      expect((await verifyPostgresAudit(db.server.url, { schema })).ok).toBe(true);
     } finally {
       proxy.server.close();
     }
@@ -258,14 +237,14 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     );
     await new Promise((r) => setTimeout(r, 500));
     const beforeKill = acked.size;
-    await server.kill();
+    await db.server.kill();
     // While it is down, the engine fails closed (audit_unavailable), or succeeds when told to fail open.
     const closedEngine = new PolicyEngine(new MemoryStore(), { auditSink: sinks[0]! });
     const err = await closedEngine.put(Buffer.from('k'), Buffer.from('v'), { agent_id: 'a' }).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('audit_unavailable');
     const openEngine = new PolicyEngine(new MemoryStore(), { auditSink: sinks[1]!, auditFailure: 'open', onAuditError: () => {} });
     await openEngine.put(Buffer.from('k'), Buffer.from('v'), { agent_id: 'a' });
-    await server.restart();
+    await db.server.restart();
     const deadline = Date.now() + 30_000;
     const afterRestart = acked.size;
     while (acked.size < afterRestart + 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -275,12 +254,12 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     expect(beforeKill).toBeGreaterThan(0);
     expect(errors.length).toBeGreaterThan(0);
     expect(acked.size).toBeGreaterThan(afterRestart);
-    const rows = await sql<{ key: string }>(server.url, `SELECT key FROM ${schema}.entries`);
+    const rows = await sql<{ key: string }>(db.server.url, `SELECT key FROM ${schema}.entries`);
     const keys = rows.map((r) => r.key);
     expect(new Set(keys).size).toBe(keys.length);
     const present = new Set(keys);
     expect([...acked].filter((k) => !present.has(k))).toEqual([]);
-    const v = await verifyPostgresAudit(server.url, { schema });
+    const v = await verifyPostgresAudit(db.server.url, { schema });
     expect(v.ok).toBe(true);
   }, 120_000);
 
@@ -295,7 +274,7 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
             const child = fork(join(here, 'fixtures', 'writer.worker.ts'), [], {
               cwd: join(here, '..'),
               execArgv: ['--import', 'tsx'],
-              env: { ...process.env, WRITER_CONFIG: JSON.stringify({ url: server.url, schema, chainId: `proc-${p}`, concurrency: 64, perLoop }) },
+              env: { ...process.env, WRITER_CONFIG: JSON.stringify({ url: db.server.url, schema, chainId: `proc-${p}`, concurrency: 64, perLoop }) },
             });
             child.once('message', (m) => resolve(m as { acked: number; failed: string[] }));
             child.once('exit', (code) => code !== 0 && reject(new Error(`writer ${p} exited with ${code}`)));
@@ -304,18 +283,18 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
     );
     expect(results.flatMap((r) => r.failed)).toEqual([]);
     expect(results.map((r) => r.acked)).toEqual([512, 512, 512, 512]);
-    const [{ n, distinct }] = await sql<{ n: string; distinct: string }>(server.url, `SELECT count(*) AS n, count(DISTINCT key) AS distinct FROM ${schema}.entries`);
+    const [{ n, distinct }] = await sql<{ n: string; distinct: string }>(db.server.url, `SELECT count(*) AS n, count(DISTINCT key) AS distinct FROM ${schema}.entries`);
     expect([Number(n), Number(distinct)]).toEqual([2048, 2048]);
-    const v = await verifyPostgresAudit(server.url, { schema });
+    const v = await verifyPostgresAudit(db.server.url, { schema });
     expect(v.ok).toBe(true);
     expect(v.chains.filter((c) => c.chainId.startsWith('proc-')).map((c) => c.lastSeq)).toEqual([512, 512, 512, 512]);
   }, 120_000);
 });
 
 /** Holds a SHARE lock on the entries table (batches wait) until released. */
-async function lockEntries(schema: string) {
+async function lockEntries(url: string, schema: string) {
   const pgm = await import('pg');
-  const client = new pgm.default.Client(server.url);
+  const client = new pgm.default.Client(url);
   await client.connect();
   await client.query('BEGIN');
   await client.query(`LOCK TABLE ${schema}.entries IN SHARE MODE`);

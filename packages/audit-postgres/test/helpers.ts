@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { postgresAvailability } from '../src/testing/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { PostgresAuditSink, type PostgresAuditSinkOptions } from '../src/index.js';
+import { postgresAvailability, startPostgresServer, type PostgresServer } from '../src/testing/index.js';
 
 /** Throws on CI (or REQUIRE_POSTGRES=1) when PostgreSQL is missing: there it must not skip. */
 export const availability = postgresAvailability();
@@ -39,4 +41,45 @@ export async function tamper(url: string, statements: string[]): Promise<void> {
 
 export function entry(i: number, agent = `agent_${i % 3}`) {
   return { timestamp: 1_700_000_000_000 + i, operation: 'write' as const, key: `k/${i}`, agentId: agent, sessionId: null, result: 'allowed' as const };
+}
+
+type SinkOptions = Partial<PostgresAuditSinkOptions>;
+
+/**
+ * A real PostgreSQL for the tests of the describe block this is called in: started before
+ * them (after `before`, if given), stopped after. `open` makes a sink on it (no periodic
+ * checkpoints, `defaults` and then `extra` on top).
+ */
+export function usePostgres(defaults: SinkOptions = {}, before?: () => void) {
+  let started: PostgresServer | undefined;
+  beforeAll(async () => {
+    before?.();
+    started = await startPostgresServer();
+  }, 120_000);
+  afterAll(async () => {
+    await started?.stop();
+  });
+  const db = {
+    get server(): PostgresServer {
+      if (started === undefined) throw new Error('the PostgreSQL server is not started (used outside its describe block?)');
+      return started;
+    },
+    open: (schema: string, chainId: string, extra: SinkOptions = {}): Promise<PostgresAuditSink> =>
+      PostgresAuditSink.open({ connection: db.server.url, schema, chainId, checkpointIntervalMs: 0, ...defaults, ...extra }),
+  };
+  return db;
+}
+
+/** Two chains in a fresh schema: a (1..10, then 11 and 12 after a checkpoint) and b (101..110). */
+export async function twoChains(open: (schema: string, chainId: string) => Promise<PostgresAuditSink>): Promise<string> {
+  const schema = freshSchema();
+  const a = await open(schema, 'a');
+  const b = await open(schema, 'b');
+  for (let i = 1; i <= 10; i++) await Promise.all([a.append(entry(i)), b.append(entry(100 + i))]);
+  await a.checkpoint();
+  await a.append(entry(11));
+  await a.append(entry(12));
+  await a.close();
+  await b.close();
+  return schema;
 }
