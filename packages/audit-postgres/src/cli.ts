@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { AuditEntry, AuditResult, Operation } from '@sochdb-policy/core';
 import pg from 'pg';
 import { writeCheckpoint } from './checkpoint.js';
-import { makeHasher } from '@sochdb-policy/audit-file/format';
+import { makeHasher, newestWindow } from '@sochdb-policy/audit-file/format';
 import { DEFAULT_SCHEMA } from './postgres-audit-sink.js';
 import { streamEntries, type AuditEntryIterator, type PostgresAuditStreamQuery } from './stream.js';
 import { verifyPostgresAudit, type PostgresVerifyResult } from './verify.js';
@@ -140,20 +140,8 @@ export async function main(argv: string[]): Promise<number> {
         if (o['newest-first'] || o.after !== undefined || limit === Infinity) {
           q = { ...filters, limit, order: o['newest-first'] ? 'desc' : 'asc', after: o.after };
         } else {
-          // The newest `limit`, oldest first, in constant memory: read back `limit` + 1 entries
-          // for the position just before the oldest of them, then print forwards from there.
-          const back = streamEntries(client, schema, { ...filters, order: 'desc', limit: limit + 1 });
-          let count = 0;
-          let before: string | undefined;
-          try {
-            for (let rows = await back.nextv(4096); rows.length > 0; rows = await back.nextv(4096)) {
-              count += rows.length;
-              if (count > limit) before = back.cursor;
-            }
-          } finally {
-            await back.close();
-          }
-          q = { ...filters, limit: Math.min(count, limit), after: before };
+          // The newest `limit`, oldest first, in constant memory: from just before the oldest of them.
+          q = { ...filters, ...(await newestWindow(streamEntries(client, schema, { ...filters, order: 'desc', limit: limit + 1 }), limit)) };
         }
         await pump(streamEntries(client, schema, q), o.json === true);
       } finally {

@@ -5,6 +5,7 @@ import { readAuditLog, type AuditReadOptions } from '../read/entries.js';
 import { queryAuditLog, type AuditRecordView } from '../read/query.js';
 import { listRotatedSync } from '../segments.js';
 import { verifyAuditLog, type VerifyResult } from '../read/verify.js';
+import { newestWindow } from '../read/newest-window.js';
 import { jsonRow, safe, safeJson, table, tableHeader, tableRow } from './format.js';
 import { isPostgresUrl, loadAuditPostgres, pgJsonRow, pgVerifyText, type PostgresReadQuery, type PostgresRecord } from './postgres.js';
 
@@ -208,20 +209,8 @@ async function postgres(command: string, url: string, values: Values, io: Io): P
     if (values['newest-first']) q = { ...filters, limit, order: 'desc', after };
     else if (after !== undefined || limit === Infinity) q = { ...filters, limit, after };
     else {
-      // The newest `limit`, oldest first, in constant memory: read back `limit` + 1 entries
-      // for the position just before the oldest of them, then print forwards from there.
-      const back = reader.records({ ...filters, order: 'desc', limit: limit + 1 });
-      let count = 0;
-      let before: string | undefined;
-      try {
-        for (let rows = await back.nextv(4096); rows.length > 0; rows = await back.nextv(4096)) {
-          count += rows.length;
-          if (count > limit) before = back.cursor;
-        }
-      } finally {
-        await back.close();
-      }
-      q = { ...filters, limit: Math.min(count, limit), after: before };
+      // The newest `limit`, oldest first, in constant memory: from just before the oldest of them.
+      q = { ...filters, ...(await newestWindow(reader.records({ ...filters, order: 'desc', limit: limit + 1 }), limit)) };
     }
     if (!values.json) io.out(tableHeader());
     const print = values.json ? pgJsonRow : (r: PostgresRecord) => tableRow(r as unknown as AuditRecordView);

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { blocksForward, linesForward, type Block, type Line } from './line-reader.js';
+import { blocksForward, linesForward, type Block, type ForwardResult, type Line } from './line-reader.js';
 import { listRotated } from '../segments.js';
 import { openSource, type Source } from './source.js';
 
@@ -54,29 +54,8 @@ export type LogItem =
   | { kind: 'tail'; file: LogFile; line: Line };
 
 /** Every line of every file in order, with a marker at the start of each file. Missing files are skipped. */
-export async function* logItems(files: LogFile[]): AsyncGenerator<LogItem> {
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i]!;
-    let src: Source | undefined;
-    try {
-      src = await sourceOf(file);
-      if (src === undefined) continue;
-      const end = file.end ?? (await src.size());
-      yield { kind: 'start', file };
-      const lines = linesForward(src, end);
-      for (;;) {
-        const next = await lines.next();
-        if (next.done) {
-          if (next.value.tail.bytes.length > 0) yield { kind: 'tail', file, line: next.value.tail };
-          break;
-        }
-        yield { kind: 'line', file, line: next.value };
-      }
-    } finally {
-      files[i] = { ...file, source: undefined };
-      await src?.close();
-    }
-  }
+export function logItems(files: LogFile[]): AsyncGenerator<LogItem> {
+  return forward(files, (src, end) => linesForward(src, end), (file, line: Line): LogItem => ({ kind: 'line', file, line }));
 }
 
 export type LogBlockItem =
@@ -87,7 +66,23 @@ export type LogBlockItem =
   | { kind: 'tail'; file: LogFile; line: Line };
 
 /** {@link logItems} a block of lines at a time (verify walks the lines of a block itself). */
-export async function* logBlocks(files: LogFile[], blockSize?: number): AsyncGenerator<LogBlockItem> {
+export function logBlocks(files: LogFile[], blockSize?: number): AsyncGenerator<LogBlockItem> {
+  return forward(files, (src, end) => blocksForward(src, end, blockSize), (file, block: Block): LogBlockItem => ({ kind: 'block', file, block }));
+}
+
+type FileMark = { kind: 'start'; file: LogFile } | { kind: 'tail'; file: LogFile; line: Line };
+
+/**
+ * The files in order, each read forward by `read` from its start to its end (its recorded end
+ * or its size now): a start marker, `wrap` of each thing read, then the bytes after its last
+ * newline, if any. Each file's source is closed (and its lent descriptor released) as it ends,
+ * also when the caller stops early.
+ */
+async function* forward<T, I>(
+  files: LogFile[],
+  read: (src: Source, end: number) => AsyncGenerator<T, ForwardResult>,
+  wrap: (file: LogFile, value: T) => I,
+): AsyncGenerator<I | FileMark> {
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
     let src: Source | undefined;
@@ -96,18 +91,18 @@ export async function* logBlocks(files: LogFile[], blockSize?: number): AsyncGen
       if (src === undefined) continue;
       const end = file.end ?? (await src.size());
       yield { kind: 'start', file };
-      const blocks = blocksForward(src, end, blockSize);
+      const items = read(src, end);
       try {
         for (;;) {
-          const next = await blocks.next();
+          const next = await items.next();
           if (next.done) {
             if (next.value.tail.bytes.length > 0) yield { kind: 'tail', file, line: next.value.tail };
             break;
           }
-          yield { kind: 'block', file, block: next.value };
+          yield wrap(file, next.value);
         }
       } finally {
-        await blocks.return({ tail: { bytes: Buffer.alloc(0), offset: end } });
+        await items.return({ tail: { bytes: Buffer.alloc(0), offset: end } });
       }
     } finally {
       files[i] = { ...file, source: undefined };
