@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { Database, MemoryStore, PolicyAction, PolicyEngine } from 'sochdb-policy';
-import { collectGarbage, median } from './measure.js';
+import { collectGarbage, collectYoung, median } from './measure.js';
 import { configurePolicy } from './facade.js';
 import type { Row } from './row.js';
 
@@ -23,9 +23,11 @@ export interface ScanBatchBenchOptions {
 const BUFFERS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 const GROUP = '6. scans and batches';
 
+/** ns of one run of `body`, its own young garbage collected inside the timing (measure.ts, collectYoung). */
 async function time(body: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
   await body();
+  collectYoung();
   return Number(process.hrtime.bigint() - start);
 }
 
@@ -37,8 +39,8 @@ async function compare(rounds: number, unit: number, baseline: () => Promise<unk
   const base: number[] = [];
   const subj: number[] = [];
   const ratios: number[] = [];
+  collectGarbage();
   for (let r = -1; r < rounds; r++) {
-    collectGarbage();
     let b: number;
     let s: number;
     if (r % 2 === 0) {
