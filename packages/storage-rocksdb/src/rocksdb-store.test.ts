@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { pbkdf2 } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore, PolicyAction, PolicyEngine, type KeyValueStore } from '@sochdb-policy/core';
@@ -11,27 +12,23 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const folder = () => join(root, `db${n++}`);
 
-runKeyValueStoreSuite({
-  name: 'RocksDBStore',
-  supports: { iterator: true, batch: true },
-  factory: () => RocksDBStore.open(folder()),
-  reopen: async (store) => {
-    const location = (store as RocksDBStore).location;
-    await store.close();
-    return RocksDBStore.open(location);
-  },
-});
-
-runKeyValueStoreSuite({
-  name: 'RocksDBStore (sync: true)',
-  supports: { iterator: true, batch: true },
-  factory: () => RocksDBStore.open(folder(), { sync: true }),
-  reopen: async (store) => {
-    const location = (store as RocksDBStore).location;
-    await store.close();
-    return RocksDBStore.open(location, { sync: true });
-  },
-});
+// The contract suite on the store as it opens by default and with each option that changes its I/O.
+for (const [name, options] of [
+  ['RocksDBStore', {}],
+  ['RocksDBStore (sync: true)', { sync: true }],
+  ['RocksDBStore (syncReads: true)', { syncReads: true }],
+] as const) {
+  runKeyValueStoreSuite({
+    name,
+    supports: { iterator: true, batch: true },
+    factory: () => RocksDBStore.open(folder(), options),
+    reopen: async (store) => {
+      const location = (store as RocksDBStore).location;
+      await store.close();
+      return RocksDBStore.open(location, options);
+    },
+  });
+}
 
 describe('RocksDBStore', () => {
   it('keeps the engine state on disk: written under policy, read after reopen', async () => {
@@ -168,6 +165,50 @@ describe('RocksDBStore', () => {
     expect(await again.get(Buffer.from('c'))).toBeNull();
     expect((await again.get(Buffer.from('d')))!.toString()).toBe('4');
     await again.close();
+  });
+
+  it('syncReads: small ticks read on the JavaScript thread, busy ones on the pool, every answer its own (misses null)', async () => {
+    const plain = await RocksDBStore.open(folder());
+    expect(plain.syncReads).toBe(false);
+    await plain.close();
+    const store = await RocksDBStore.open(folder(), { syncReads: true });
+    expect(store.syncReads).toBe(true);
+    await store.batch(Array.from({ length: 100 }, (_, i) => ({ type: 'put' as const, key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`) })));
+    // 1 and 16 keys: one synchronous MultiGet; 17 and 100: the thread pool (split).
+    for (const n of [1, 2, 16, 17, 100]) {
+      const keys = Array.from({ length: n }, (_, i) => Buffer.from(i % 3 === 1 ? `missing${i}` : `k${i}`));
+      const values = await Promise.all(keys.map((k) => store.get(k)));
+      for (let i = 0; i < n; i++) {
+        if (i % 3 === 1) expect(values[i]).toBeNull();
+        else expect(values[i]!.toString()).toBe(`v${i}`);
+      }
+    }
+    // A read answers what was written before it in the same tick (writes run at once).
+    const k = Buffer.from('k1');
+    const [, seen] = await Promise.all([store.put(k, Buffer.from('new')), store.get(k)]);
+    expect(seen!.toString()).toBe('new');
+    // Values are the caller's own: changing one does not change what is stored.
+    seen!.fill(0);
+    expect((await store.get(k))!.toString()).toBe('new');
+    await store.close();
+    await expect(store.get(k)).rejects.toMatchObject({ code: 'LEVEL_DATABASE_NOT_OPEN' });
+  });
+
+  it('syncReads: a read does not wait for libuv\'s thread pool, even when every pool thread is busy', async () => {
+    const store = await RocksDBStore.open(folder(), { syncReads: true });
+    await store.put(Buffer.from('k'), Buffer.from('v'));
+    // More slow jobs than the pool has threads: a read through the pool would wait for one to end.
+    let ended = 0;
+    const busy = Array.from({ length: 16 }, () => new Promise<void>((resolve) => pbkdf2(Buffer.from('p'), Buffer.from('s'), 300_000, 32, 'sha256', () => resolve(void ended++))));
+    const value = await store.get(Buffer.from('k'));
+    expect(ended).toBe(0);
+    expect(value!.toString()).toBe('v');
+    await Promise.all(busy);
+    await store.close();
+  });
+
+  it('syncReads must be a boolean', async () => {
+    await expect(RocksDBStore.open(folder(), { syncReads: 'yes' as unknown as boolean })).rejects.toThrow('options.syncReads must be a boolean, got string');
   });
 
   it('close is idempotent', async () => {

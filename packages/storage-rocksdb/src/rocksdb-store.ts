@@ -3,6 +3,7 @@ import { RocksLevel } from '@nxtedition/rocksdb';
 import { assertBatchOperations, type BatchOperation, type KeyRange, type KeyValueIterator, type KeyValueStore, type StoreSupports } from '@sochdb-policy/core';
 import { RocksDBIterator } from './rocksdb-iterator.js';
 import { nativeWriter, type NativeWrite, type WriteOp } from './native-writes.js';
+import { readSyncFirst, syncGetMany, type SyncGetMany } from './sync-reads.js';
 import { TickBatch } from './tick-batch.js';
 
 export interface RocksDBStoreOptions {
@@ -17,6 +18,15 @@ export interface RocksDBStoreOptions {
   sync?: boolean;
   /** Further options passed to RocksDB's open as they are (see @nxtedition/rocksdb). @default {} */
   rocksdb?: Record<string, unknown>;
+  /**
+   * Read on the JavaScript thread, as writes already are: a tick's reads, when there are at most
+   * 16 of them, go to RocksDB's synchronous MultiGet instead of a trip through libuv's thread
+   * pool, which costs tens of microseconds per trip (docs/storage-rocksdb.md). A read that
+   * needs the disk blocks the event loop for its I/O, up to a 1 ms deadline, after which its
+   * keys are read again on the thread pool. For working sets in memory (memtables and block
+   * cache); busier ticks are read on the thread pool either way. @default false
+   */
+  syncReads?: boolean;
 }
 
 const BUFFERS = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
@@ -28,7 +38,7 @@ const SYNC = { ...BUFFERS, sync: true } as const;
  * mostly waits on memory and disk, and fewer parts than threads measured slower (docs/performance.md)…
  */
 const READ_PARALLELISM = Math.max(1, Math.min(16, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4));
-/** …of at least this many keys each. */
+/** …of at least this many keys each. Also the most keys a tick reads synchronously (`syncReads`). */
 const READS_PER_PART = 16;
 
 
@@ -50,6 +60,9 @@ export class RocksDBStore implements KeyValueStore {
   // would still wait a tick (the next tick's reset), and measured no faster.
   readonly #reads = new TickBatch<Buffer, Buffer | null>((keys, done) => {
     this.#assertOpen();
+    if (this.#syncRead !== undefined && keys.length <= READS_PER_PART) {
+      return readSyncFirst(keys, this.#syncRead, (late, answer) => this.#db._getMany(late, BUFFERS, answer), done);
+    }
     const parts = Math.min(READ_PARALLELISM, Math.floor(keys.length / READS_PER_PART));
     if (parts <= 1) {
       return this.#db._getMany(keys, BUFFERS, (error, got) => {
@@ -95,14 +108,17 @@ export class RocksDBStore implements KeyValueStore {
   }, { leading: true });
   /** Writes straight onto the binding's native batch (./native-writes.ts); undefined: through `_batch`. */
   readonly #native: NativeWrite | undefined;
+  /** The binding's synchronous multi-get when `syncReads` is on (./sync-reads.ts). */
+  readonly #syncRead: SyncGetMany | undefined;
 
   // `db` is typed `unknown` here so that the shipped declarations never name the binding's
   // types: @nxtedition/rocksdb ships none, and a consumer with skipLibCheck off would fail.
-  protected constructor(location: string, db: unknown, sync: boolean) {
+  protected constructor(location: string, db: unknown, sync: boolean, syncReads = false) {
     this.location = location;
     this.#db = db as RocksLevel;
     this.#sync = sync;
     this.#native = nativeWriter(this.#db);
+    this.#syncRead = syncReads ? syncGetMany(this.#db) : undefined;
   }
 
   /**
@@ -112,6 +128,11 @@ export class RocksDBStore implements KeyValueStore {
    */
   get nativeWrites(): boolean {
     return this.#native !== undefined;
+  }
+
+  /** Whether lone and small ticks of reads are read on the JavaScript thread (`syncReads`). */
+  get syncReads(): boolean {
+    return this.#syncRead !== undefined;
   }
 
   /** Opens (creating by default) the database in folder `location`. */
@@ -126,9 +147,13 @@ export class RocksDBStore implements KeyValueStore {
       throw new TypeError(`location must be a non-empty folder path, got ${typeof location === 'string' ? '""' : typeof location}`);
     }
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    const { createIfMissing = true, errorIfExists = false, sync = false, rocksdb = {} } = options;
+    const { createIfMissing = true, errorIfExists = false, sync = false, rocksdb = {}, syncReads = false } = options;
+    if (typeof syncReads !== 'boolean') throw new TypeError(`options.syncReads must be a boolean, got ${syncReads === null ? 'null' : typeof syncReads}`);
     if (createIfMissing) await mkdir(location, { recursive: true });
     const db = new RocksLevel(location, {});
+    if (syncReads && syncGetMany(db) === undefined) {
+      throw new TypeError('options.syncReads needs the synchronous multi-get (_getManySync) of @nxtedition/rocksdb, which this version of it does not have');
+    }
     try {
       await db.open({ ...rocksdb, createIfMissing, errorIfExists });
     } catch (error) {
@@ -142,7 +167,7 @@ export class RocksDBStore implements KeyValueStore {
       }
       throw error;
     }
-    return Reflect.construct(this as unknown as typeof RocksDBStore, [location, db, sync]) as T;
+    return Reflect.construct(this as unknown as typeof RocksDBStore, [location, db, sync, syncReads]) as T;
   }
 
   get(key: Buffer): Promise<Buffer | null> {
