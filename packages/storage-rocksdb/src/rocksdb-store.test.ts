@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { pbkdf2 } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryStore, PolicyAction, PolicyEngine, type KeyValueStore } from '@sochdb-policy/core';
+import { MemoryStore, PolicyAction, PolicyEngine, type KeyRange, type KeyValueStore } from '@sochdb-policy/core';
 import { runKeyValueStoreSuite } from '@sochdb-policy/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RocksDBStore } from './rocksdb-store.js';
@@ -204,6 +204,16 @@ describe('RocksDBStore', () => {
     expect(ended).toBe(0);
     expect(value!.toString()).toBe('v');
     await Promise.all(busy);
+    await store.close();
+  });
+
+  it('an iterator over a range that was not normalized throws naming range.limit, and the store still closes', async () => {
+    const store = await RocksDBStore.open(folder());
+    await store.put(Buffer.from('a1'), Buffer.from('1'));
+    expect(() => store.iterator({ gte: Buffer.from('a'), lt: Buffer.from('b') } as unknown as KeyRange)).toThrow('range.limit must be');
+    const entries = [];
+    for await (const entry of store.iterator({ gte: Buffer.from('a'), lt: Buffer.from('b'), limit: Infinity, reverse: false, values: true })) entries.push(entry.key.toString());
+    expect(entries).toEqual(['a1']);
     await store.close();
   });
 

@@ -189,7 +189,14 @@ export class RocksDBStore implements KeyValueStore {
     // Only the bounds that are set: abstract-level reads a bound given as undefined as a bound.
     for (const bound of ['gt', 'gte', 'lt', 'lte'] as const) if (range[bound] !== undefined) options[bound] = range[bound];
     const native = this.#db.iterator(options);
-    const iterator: RocksDBIterator = new RocksDBIterator(native, range, () => this.#iterators.delete(iterator));
+    let iterator: RocksDBIterator;
+    try {
+      iterator = new RocksDBIterator(native, range, () => this.#iterators.delete(iterator));
+    } catch (error) {
+      // A range that was not normalized (no limit): nothing of the native cursor stays open.
+      void native.close().catch(() => {});
+      throw error;
+    }
     this.#iterators.add(iterator);
     return iterator;
   }

@@ -25,6 +25,11 @@ export abstract class BaseKeyValueIterator implements KeyValueIterator {
   readonly #limit: number;
 
   constructor(limit: number) {
+    // A store's iterator gets a KeyRange already normalized (normalizeRange); a range passed
+    // as given, without a limit, would otherwise yield nothing at all, silently.
+    if (typeof limit !== 'number' || !(limit >= 0)) {
+      throw new TypeError(`range.limit must be a non-negative number or Infinity (store iterators take a KeyRange from normalizeRange), got ${describe(limit)}`);
+    }
     this.#limit = limit;
   }
 

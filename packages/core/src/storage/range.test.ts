@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { inRange, normalizeRange, prefixEnd } from './range.js';
+import { MemoryStore } from '../memory/memory-store.js';
+import type { KeyRange } from '../contracts.js';
 
 describe('normalizeRange', () => {
   it('turns a prefix into bounds that hold exactly the keys beginning with it', () => {
@@ -37,5 +39,14 @@ describe('normalizeRange', () => {
     expect(() => normalizeRange({ from: 'a' })).toThrow(/range\.from is not a range option/);
     expect(() => normalizeRange({ gt: 5 })).toThrow(/range\.gt must be a Buffer, Uint8Array or string, got number 5/);
     expect(() => normalizeRange(null)).toThrow(/range must be an object/);
+  });
+});
+
+describe('a store iterator given a range that was not normalized', () => {
+  it('throws naming range.limit instead of yielding nothing', () => {
+    const store = new MemoryStore();
+    const raw = { gte: Buffer.from('a'), lt: Buffer.from('b') } as unknown as KeyRange;
+    expect(() => store.iterator(raw)).toThrow('range.limit must be a non-negative number or Infinity');
+    expect(() => store.iterator(normalizeRange({ gte: Buffer.from('a'), lt: Buffer.from('b') }))).not.toThrow();
   });
 });
