@@ -149,11 +149,12 @@ export class RocksDBStore implements KeyValueStore {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     const { createIfMissing = true, errorIfExists = false, sync = false, rocksdb = {}, syncReads = false } = options;
     if (typeof syncReads !== 'boolean') throw new TypeError(`options.syncReads must be a boolean, got ${syncReads === null ? 'null' : typeof syncReads}`);
-    if (createIfMissing) await mkdir(location, { recursive: true });
-    const db = new RocksLevel(location, {});
-    if (syncReads && syncGetMany(db) === undefined) {
+    // Before anything is created on disk.
+    if (syncReads && syncGetMany(RocksLevel.prototype) === undefined) {
       throw new TypeError('options.syncReads needs the synchronous multi-get (_getManySync) of @nxtedition/rocksdb, which this version of it does not have');
     }
+    if (createIfMissing) await mkdir(location, { recursive: true });
+    const db = new RocksLevel(location, {});
     try {
       await db.open({ ...rocksdb, createIfMissing, errorIfExists });
     } catch (error) {
