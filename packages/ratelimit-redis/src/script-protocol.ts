@@ -44,23 +44,30 @@ export function validateRequest(buckets: readonly BucketRequest[], now: number, 
 
 /**
  * The whole argument list of EVALSHA or EVAL (see script.ts): `head` (the script's SHA1 or its
- * text), the number of keys, the keys, then now ('' for the server's TIME), then capacity,
- * windowMs and tokens (1 when absent) of each bucket. String(number) gives the shortest text
- * that reads back as the same double, so the script computes with exactly the caller's numbers.
+ * text), the number of keys, the keys, then now ('' for the server's TIME), then capacity and
+ * windowMs of each bucket, and its tokens too (1 when absent) only when some bucket takes more
+ * than one. String(number) gives the shortest text that reads back as the same double, so the
+ * script computes with exactly the caller's numbers.
  */
 export function scriptArgs(head: string, keyBase: string, buckets: readonly BucketRequest[], now: number, clock: RedisClock): (string | number)[] {
   const n = buckets.length;
-  const args = new Array<string | number>(n * 4 + 3);
+  let several = false;
+  for (let i = 0; i < n && !several; i++) {
+    const tokens = buckets[i]!.tokens;
+    several = tokens !== undefined && tokens !== 1;
+  }
+  const stride = several ? 3 : 2;
+  const args = new Array<string | number>(n * (stride + 1) + 3);
   args[0] = head;
   args[1] = n;
   args[n + 2] = clock === 'caller' ? String(now) : '';
   for (let i = 0; i < n; i++) {
     const b = buckets[i]!;
-    const at = n + 3 + 3 * i;
+    const at = n + 3 + stride * i;
     args[i + 2] = keyBase + b.key;
     args[at] = String(b.capacity);
     args[at + 1] = String(b.windowMs);
-    args[at + 2] = b.tokens === undefined ? '1' : String(b.tokens);
+    if (several) args[at + 2] = b.tokens === undefined ? '1' : String(b.tokens);
   }
   return args;
 }
