@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withClient, type Connection } from './connection.js';
 import { DEFAULT_SCHEMA } from './postgres-audit-sink.js';
 import { ident, literal, lockKey } from './sql.js';
 
@@ -65,7 +66,7 @@ export async function createMonthPartitions(client: pg.ClientBase, schema: strin
  * go to the default partition meanwhile (nothing fails).
  */
 export async function ensureMonthlyPartitions(
-  connection: string | pg.ClientConfig | pg.ClientBase,
+  connection: Connection,
   options: { schema?: string; from?: number; months?: number } = {},
 ): Promise<EnsurePartitionsResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
@@ -73,13 +74,7 @@ export async function ensureMonthlyPartitions(
   const months = options.months ?? 3;
   if (typeof from !== 'number' || !Number.isFinite(from)) throw new TypeError('options.from must be a finite number (ms since the epoch)');
   if (!Number.isSafeInteger(months) || months < 1 || months > 1200) throw new RangeError(`options.months must be an integer from 1 to 1200, got ${String(months)}`);
-  const own = typeof connection === 'string' || !('query' in connection);
-  const client = own ? new pg.Client(typeof connection === 'string' ? { connectionString: connection } : (connection as pg.ClientConfig)) : (connection as pg.ClientBase);
-  if (own) {
-    (client as pg.Client).on('error', () => {});
-    await (client as pg.Client).connect();
-  }
-  try {
+  return withClient(connection, async (client) => {
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(schema, 'setup')]);
@@ -94,7 +89,5 @@ export async function ensureMonthlyPartitions(
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
-  } finally {
-    if (own) await (client as pg.Client).end().catch(() => {});
-  }
+  });
 }

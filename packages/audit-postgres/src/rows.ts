@@ -111,21 +111,8 @@ export function needsBody(e: AuditEntry): boolean {
   );
 }
 
-/** A stored canonical body, parsed: the seed members and any decision members (snake_case, as in the file). */
-interface BodyJson {
-  timestamp: number;
-  operation: Operation;
-  key: string;
-  agent_id: string | null;
-  session_id: string | null;
-  result: AuditResult;
-  decision_id?: string;
-  rule_id?: string | null;
-  applied_rules?: string[];
-  shadow_rule_id?: string;
-  shadow_action?: AuditEntry['shadowAction'];
-  batch_id?: string;
-}
+/** A stored canonical body, parsed: an audit-file entry record's members without its place in a file (snake_case, as in the file). */
+type BodyJson = Omit<EntryRecord, 'type' | 'seq' | 'prev' | 'hash'>;
 
 /** The entry a row stands for: from its stored body when it has one, else from its columns. */
 export function rowEntry(row: EntryRow): AuditEntry {

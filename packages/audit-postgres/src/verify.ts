@@ -1,6 +1,7 @@
 import { ChainCursor, GENESIS_HASH, entryBody, makeHasher, type ChainProblem, type Hasher, type LogRecord, type ParsedLine } from '@sochdb-policy/audit-file/format';
 import pg from 'pg';
 import { chainVersion, checkpointBody, headerHash, type ChainHead, type CheckpointBody } from './checkpoint.js';
+import { withClient, type Connection } from './connection.js';
 import { DEFAULT_SCHEMA } from './postgres-audit-sink.js';
 import { rowBody, rowEntry, rowRecord, type EntryRow } from './rows.js';
 import { ident } from './sql.js';
@@ -74,7 +75,7 @@ const parsedOk = (record: LogRecord, hashOk: boolean): ParsedLine => ({ ok: true
  * the previous one and against the rows (a head it names must still be there with its hash:
  * a truncated or deleted chain shows). Reads with `connection` (any role with SELECT).
  */
-export async function verifyPostgresAudit(connection: string | pg.ClientConfig | pg.ClientBase, options: PostgresVerifyOptions = {}): Promise<PostgresVerifyResult> {
+export async function verifyPostgresAudit(connection: Connection, options: PostgresVerifyOptions = {}): Promise<PostgresVerifyResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const key = options.hmacKey === undefined ? undefined : Buffer.from(options.hmacKey as string);
   if (key !== undefined && key.length === 0) throw new RangeError('options.hmacKey must not be empty');
@@ -82,13 +83,7 @@ export async function verifyPostgresAudit(connection: string | pg.ClientConfig |
   if (anchor !== undefined && (!Number.isSafeInteger(anchor.id) || anchor.id < 1 || !/^[0-9a-f]{64}$/.test(anchor.hash))) {
     throw new TypeError('options.anchor must be { id: positive integer, hash: 64 lowercase hex digits }');
   }
-  const own = typeof connection === 'string' || !('query' in connection);
-  const client = own ? new pg.Client(typeof connection === 'string' ? { connectionString: connection } : (connection as pg.ClientConfig)) : (connection as pg.ClientBase);
-  if (own) {
-    (client as pg.Client).on('error', () => {});
-    await (client as pg.Client).connect();
-  }
-  try {
+  return withClient(connection, async (client) => {
     // One snapshot for the whole walk: rows committed meanwhile are not half seen.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     try {
@@ -96,9 +91,7 @@ export async function verifyPostgresAudit(connection: string | pg.ClientConfig |
     } finally {
       await client.query('ROLLBACK').catch(() => {});
     }
-  } finally {
-    if (own) await (client as pg.Client).end().catch(() => {});
-  }
+  });
 }
 
 async function verifyIn(client: pg.ClientBase, schema: string, hasher: Hasher, anchor: CheckpointAnchor | undefined, pageSize: number): Promise<PostgresVerifyResult> {
