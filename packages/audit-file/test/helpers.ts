@@ -1,4 +1,5 @@
 import type { AuditEntry } from '@sochdb-policy/core';
+import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect } from 'vitest';
 import { AuditFileError, FileAuditSink, type FileAuditSinkOptions } from '../src/index.js';
+import { openSource, type Source } from '../src/read/source.js';
 
 export const PKG_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(PKG_DIR, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -109,4 +111,37 @@ export async function openError(path: string, options: FileAuditSinkOptions = {}
   );
   expect(error).toBeInstanceOf(AuditFileError);
   return error as AuditFileError;
+}
+
+/** One case of {@link forAnyLinesFile}: the lines and unterminated tail written, and the block size to read with. */
+export interface LinesCase {
+  lines: string[];
+  tail: string;
+  block: number;
+  /** The file's whole text and its size in bytes. */
+  text: string;
+  size: number;
+  src: Source;
+}
+
+/**
+ * A property over files of any lines (no newline inside), an unterminated tail and any block
+ * size: each case is written to `path` and `check` gets it opened (closed after).
+ */
+export async function forAnyLinesFile(path: string, check: (c: LinesCase) => Promise<void>, numRuns?: number): Promise<void> {
+  const line = fc.string({ maxLength: 40 }).map((s) => s.replace(/\n/g, ' '));
+  const tailText = fc.string({ maxLength: 10 }).map((s) => s.replace(/\n/g, ''));
+  await fc.assert(
+    fc.asyncProperty(fc.array(line, { maxLength: 30 }), fc.integer({ min: 1, max: 64 }), tailText, async (lines, block, tail) => {
+      const text = lines.map((l) => `${l}\n`).join('') + tail;
+      writeFileSync(path, text);
+      const src = (await openSource(path))!;
+      try {
+        await check({ lines, tail, block, text, size: Buffer.byteLength(text), src });
+      } finally {
+        await src.close();
+      }
+    }),
+    numRuns === undefined ? {} : { numRuns },
+  );
 }

@@ -2,8 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuditFileError, FileAuditSink, verifyAuditLog } from '../src/index.js';
-import { FIXTURES, entry, requireBuilt, tmpLog } from './helpers.js';
+import { FileAuditSink, verifyAuditLog } from '../src/index.js';
+import { FIXTURES, entry, openError, requireBuilt, tmpLog } from './helpers.js';
 
 interface Outcome {
   opened: boolean;
@@ -56,17 +56,6 @@ function deadPid(): number {
   return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 }
 
-async function openError(path: string): Promise<AuditFileError> {
-  const error = await FileAuditSink.open(path).then(
-    async (s) => {
-      await s.close();
-      throw new Error('open should have been refused');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(AuditFileError);
-  return error as AuditFileError;
-}
 
 beforeAll(() => requireBuilt());
 
