@@ -1,16 +1,12 @@
 // The engine's decision fields in PostgreSQL rows: stored in their own columns, hashed exactly
 // as the audit file's format 2 body (one verifier serves both), returned by query and entries,
 // tamper-evident; tables and chains from before them keep working.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { verifyAuditLog } from '@sochdb-policy/audit-file';
-import { GENESIS_HASH, entryBody, headerBody, lineOf, makeHasher } from '@sochdb-policy/audit-file/format';
+import { GENESIS_HASH, entryBody, headerBody, makeHasher } from '@sochdb-policy/audit-file/format';
 import type { AuditEntry } from '@sochdb-policy/core';
 import { describe, expect, it } from 'vitest';
 import { AuditPostgresError, setupSql, verifyPostgresAudit } from '../src/index.js';
-import { rowEntry, type EntryRow } from '../src/rows.js';
-import { availability, entry, freshSchema, skipNote, sql, tamper, usePostgres } from './helpers.js';
+import type { EntryRow } from '../src/rows.js';
+import { availability, entry, freshSchema, skipNote, sql, tamper, usePostgres, verifyChainAsFile } from './helpers.js';
 
 
 /** One entry per decision field (and combinations), with the characters COPY and arrays escape. */
@@ -78,17 +74,8 @@ describe.skipIf(!availability.available)(`audit-postgres decision fields on a re
 
   it("hashed as the audit file's format 2 body: the chain exported as lines passes the file verifier", async () => {
     const schema = await written();
-    const rows = await sql<EntryRow>(db.server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
-    const hasher = makeHasher(undefined);
-    const header = headerBody('sha256', 0, GENESIS_HASH, 2);
-    const lines = [lineOf(header, hasher.text(header)), ...rows.map((r) => lineOf(entryBody(Number(r.seq), rowEntry(r), r.prev, 2), r.hash))];
-    const dir = await mkdtemp(join(tmpdir(), 'pg-export-'));
-    try {
-      await writeFile(join(dir, 'audit.log'), lines.join(''));
-      expect(await verifyAuditLog(join(dir, 'audit.log'))).toMatchObject({ ok: true, entries: decided.length });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { result } = await verifyChainAsFile(db.server.url, schema, 'a');
+    expect(result).toMatchObject({ ok: true, entries: decided.length });
   });
 
   it('refuses decision fields the format cannot hold, naming the field', async () => {

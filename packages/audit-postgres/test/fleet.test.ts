@@ -1,16 +1,11 @@
 import { fork, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verifyAuditLog } from '@sochdb-policy/audit-file';
-import { GENESIS_HASH, entryBody, headerBody, lineOf, makeHasher } from '@sochdb-policy/audit-file/format';
 import { MemoryStore, PolicyEngine } from '@sochdb-policy/core';
 import { describe, expect, it } from 'vitest';
 import { AuditPostgresError, PostgresAuditSink, dropBefore, verifyPostgresAudit, writerGrantsSql } from '../src/index.js';
-import { rowEntry, type EntryRow } from '../src/rows.js';
-import { availability, entry, freshSchema, skipNote, sql, tamper, twoChains, usePostgres } from './helpers.js';
+import { availability, entry, freshSchema, skipNote, sql, tamper, twoChains, usePostgres, verifyChainAsFile } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -106,19 +101,8 @@ describe.skipIf(!availability.available)(`audit-postgres fleet and failures on a
 
   it('the same record and chain as the audit file: a chain exported as lines passes the file verifier', async () => {
     const schema = await twoChains(open);
-    const rows = await sql<EntryRow>(db.server.url, `SELECT * FROM ${schema}.entries WHERE chain_id = 'a' ORDER BY seq`);
-    const hasher = makeHasher(undefined);
-    // A chain created by this version holds format 2 records: its implicit header is a version 2 header.
-    const header = headerBody('sha256', 0, GENESIS_HASH, 2);
-    const lines = [lineOf(header, hasher.text(header)), ...rows.map((r) => lineOf(entryBody(Number(r.seq), rowEntry(r), r.prev, 2), r.hash))];
-    const dir = await mkdtemp(join(tmpdir(), 'pg-export-'));
-    try {
-      await writeFile(join(dir, 'audit.log'), lines.join(''));
-      const v = await verifyAuditLog(join(dir, 'audit.log'));
-      expect(v).toMatchObject({ ok: true, entries: 12, lastSeq: 12, lastHash: rows.at(-1)!.hash });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { rows, result } = await verifyChainAsFile(db.server.url, schema, 'a');
+    expect(result).toMatchObject({ ok: true, entries: 12, lastSeq: 12, lastHash: rows.at(-1)!.hash });
   });
 
   it('HMAC: verifies with the key only; NUL and lone surrogates round-trip and verify', async () => {

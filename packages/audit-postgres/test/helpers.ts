@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { verifyAuditLog, type VerifyResult } from '@sochdb-policy/audit-file';
+import { GENESIS_HASH, entryBody, headerBody, lineOf, makeHasher } from '@sochdb-policy/audit-file/format';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { PostgresAuditSink, type PostgresAuditSinkOptions } from '../src/index.js';
+import { rowEntry, type EntryRow } from '../src/rows.js';
 import { postgresAvailability, startPostgresServer, type PostgresServer } from '../src/testing/index.js';
 
 /** Throws on CI (or REQUIRE_POSTGRES=1) when PostgreSQL is missing: there it must not skip. */
@@ -82,4 +88,23 @@ export async function twoChains(open: (schema: string, chainId: string) => Promi
   await a.close();
   await b.close();
   return schema;
+}
+
+/**
+ * Chain `chainId` of `schema` written out as an audit file (a version 2 header, then each row
+ * as a line with its stored hash) and checked by the file verifier: the rows, and its answer.
+ */
+export async function verifyChainAsFile(url: string, schema: string, chainId: string): Promise<{ rows: EntryRow[]; result: VerifyResult }> {
+  const rows = await sql<EntryRow>(url, `SELECT * FROM ${schema}.entries WHERE chain_id = $1 ORDER BY seq`, [chainId]);
+  const hasher = makeHasher(undefined);
+  // A chain created by this version holds format 2 records: its implicit header is a version 2 header.
+  const header = headerBody('sha256', 0, GENESIS_HASH, 2);
+  const lines = [lineOf(header, hasher.text(header)), ...rows.map((r) => lineOf(entryBody(Number(r.seq), rowEntry(r), r.prev, 2), r.hash))];
+  const dir = await mkdtemp(join(tmpdir(), 'pg-export-'));
+  try {
+    await writeFile(join(dir, 'audit.log'), lines.join(''));
+    return { rows, result: await verifyAuditLog(join(dir, 'audit.log')) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
