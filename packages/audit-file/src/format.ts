@@ -15,6 +15,7 @@ export {
   parseLine,
   toAuditEntry,
   type EntryRecord,
+  type EntryFields,
   type HeaderRecord,
   type SealRecord,
   type LogRecord,

@@ -125,17 +125,20 @@ export function bodyOf(r: LogRecord): string {
   }
 }
 
+/** An entry record's members without its place in a log (type, seq, prev, hash): what another sink stores as the body. */
+export type EntryFields = Omit<EntryRecord, 'type' | 'seq' | 'prev' | 'hash'>;
+
 /** Whether an entry record carries any version 2 member. */
-export function hasDecisionMembers(r: EntryRecord): boolean {
+export function hasDecisionMembers(r: EntryFields): boolean {
   return r.decision_id !== undefined || r.rule_id !== undefined || r.applied_rules !== undefined || r.shadow_rule_id !== undefined || r.shadow_action !== undefined || r.batch_id !== undefined;
 }
 
-export function toAuditEntry(r: EntryRecord): AuditEntry {
+export function toAuditEntry(r: EntryFields): AuditEntry {
   const e: AuditEntry = { timestamp: r.timestamp, operation: r.operation, key: r.key, agentId: r.agent_id, sessionId: r.session_id, result: r.result };
   return hasDecisionMembers(r) ? withDecision(e, r) : e;
 }
 
-function withDecision(e: AuditEntry, r: EntryRecord): AuditEntry {
+function withDecision(e: AuditEntry, r: EntryFields): AuditEntry {
   if (r.decision_id !== undefined) e.decisionId = r.decision_id;
   if (r.rule_id !== undefined) e.ruleId = r.rule_id;
   if (r.applied_rules !== undefined) e.appliedRules = r.applied_rules;

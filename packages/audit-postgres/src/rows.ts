@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditResult, Operation } from '@sochdb-policy/core';
-import { entryBody, type EntryRecord } from '@sochdb-policy/audit-file/format';
+import { entryBody, toAuditEntry, type EntryFields, type EntryRecord } from '@sochdb-policy/audit-file/format';
 
 /** Whether PostgreSQL text can hold `s` exactly: no NUL, no lone surrogate. */
 export function textSafe(s: string): boolean {
@@ -111,22 +111,10 @@ export function needsBody(e: AuditEntry): boolean {
   );
 }
 
-/** A stored canonical body, parsed: an audit-file entry record's members without its place in a file (snake_case, as in the file). */
-type BodyJson = Omit<EntryRecord, 'type' | 'seq' | 'prev' | 'hash'>;
-
 /** The entry a row stands for: from its stored body when it has one, else from its columns. */
 export function rowEntry(row: EntryRow): AuditEntry {
-  if (row.body !== null) {
-    const b = JSON.parse(row.body) as BodyJson;
-    const e: AuditEntry = { timestamp: b.timestamp, operation: b.operation, key: b.key, agentId: b.agent_id, sessionId: b.session_id, result: b.result };
-    if (b.decision_id !== undefined) e.decisionId = b.decision_id;
-    if (b.rule_id !== undefined) e.ruleId = b.rule_id;
-    if (b.applied_rules !== undefined) e.appliedRules = b.applied_rules;
-    if (b.shadow_rule_id !== undefined) e.shadowRuleId = b.shadow_rule_id;
-    if (b.shadow_action !== undefined) e.shadowAction = b.shadow_action;
-    if (b.batch_id !== undefined) e.batchId = b.batch_id;
-    return e;
-  }
+  // A stored body is the audit file's entry members, as the file holds them.
+  if (row.body !== null) return toAuditEntry(JSON.parse(row.body) as EntryFields);
   const e: AuditEntry = {
     timestamp: row.ts,
     operation: row.operation as Operation,
