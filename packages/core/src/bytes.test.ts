@@ -29,3 +29,45 @@ describe('keyTextOf (string keys are not decoded twice)', () => {
     expect((await policy.getAuditLog()).map((e) => e.key)).toEqual(['system/\ufffd', 'system/\ufffd']);
   });
 });
+
+/** A Uint8Array whose class reports a length other than its bytes'. */
+function lyingBytes(bytes: number[], claimed: number): Uint8Array {
+  class Lying extends Uint8Array {
+    override get byteLength(): number {
+      return claimed;
+    }
+    override get length(): number {
+      return claimed;
+    }
+  }
+  return new Lying(bytes);
+}
+
+describe('caller bytes whose class lies about their length', () => {
+  it('a value claiming more bytes than it has stores exactly its bytes, not uninitialized memory', async () => {
+    const store = new MemoryStore();
+    const policy = new PolicyEngine(store);
+    await policy.put('k', lyingBytes([1, 2, 3, 4], 64));
+    expect(await store.get(Buffer.from('k'))).toEqual(Buffer.from([1, 2, 3, 4]));
+    await policy.batch([{ type: 'put', key: 'b', value: lyingBytes([5, 6], 4096) }]);
+    expect(await store.get(Buffer.from('b'))).toEqual(Buffer.from([5, 6]));
+  });
+
+  it('a key claiming fewer bytes than it has is measured by its bytes against maxKeyBytes', async () => {
+    const store = new MemoryStore();
+    const policy = new PolicyEngine(store, { maxKeyBytes: 16 });
+    const long = lyingBytes(Array.from({ length: 32 }, () => 0x61), 4);
+    await expect(policy.put(long, 'v')).rejects.toThrow(/key is 32 bytes long; this engine accepts keys of 1 to 16 bytes/);
+    await expect(policy.batch([{ type: 'put', key: long, value: 'v' }])).rejects.toThrow(/operations\[0\]\.key is 32 bytes long/);
+    expect(store.size).toBe(0);
+  });
+
+  it('an object that only inherits from Uint8Array.prototype is not bytes', async () => {
+    const store = new MemoryStore();
+    const policy = new PolicyEngine(store);
+    const fake = Object.create(Uint8Array.prototype) as Uint8Array;
+    await expect(policy.put(fake, 'v')).rejects.toThrow(/key must be a Buffer, Uint8Array or string, got an object/);
+    await expect(policy.put('k', fake)).rejects.toThrow(/value must be a Buffer, Uint8Array or string, got an object/);
+    expect(store.size).toBe(0);
+  });
+});

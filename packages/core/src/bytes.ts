@@ -37,7 +37,7 @@ export function keyText(key: Uint8Array): string {
  */
 export function ownBytes(input: unknown, name: string): Buffer {
   if (typeof input === 'string') return Buffer.from(input, 'utf8');
-  if (input instanceof Uint8Array) return copyBytes(input);
+  if (isBytes(input)) return copyBytes(input);
   throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${describe(input)}`);
 }
 
@@ -46,9 +46,23 @@ export function ownBytes(input: unknown, name: string): Buffer {
  * backing store per copy costs several times the copy itself in garbage collection.
  */
 export function copyBytes(bytes: Uint8Array): Buffer {
-  const copy = Buffer.allocUnsafe(bytes.byteLength);
+  const copy = Buffer.allocUnsafe(byteLengthOf(bytes));
   copy.set(bytes);
   return copy;
+}
+
+// The typed arrays' own `byteLength` getter: a subclass can override `byteLength` to lie (say,
+// longer than its bytes, which would leave uninitialized pool memory in a copy); this one cannot.
+const byteLengthGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get as (this: Uint8Array) => number;
+
+/** The true length of `bytes`, whatever its class says its `byteLength` is. */
+export function byteLengthOf(bytes: Uint8Array): number {
+  return byteLengthGetter.call(bytes);
+}
+
+/** A real Uint8Array (or Buffer): not merely an object with Uint8Array.prototype in its chain. */
+export function isBytes(input: unknown): input is Uint8Array {
+  return input instanceof Uint8Array && ArrayBuffer.isView(input);
 }
 
 /** {@link ownBytes} for a key: not empty and at most `maxBytes` long. */

@@ -7,9 +7,9 @@ export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del
 /** The functions of @nxtedition/rocksdb's native binding that a write needs. */
 interface Binding {
   batch_init(): unknown;
-  batch_put(batch: unknown, key: Buffer, value: Buffer, options: object): void;
-  batch_del(batch: unknown, key: Buffer, options: object): void;
-  batch_write(db: unknown, batch: unknown, options: object): void;
+  batch_put(batch: unknown, key: Buffer, value: Buffer, options: object | undefined): void;
+  batch_del(batch: unknown, key: Buffer, options: object | undefined): void;
+  batch_write(db: unknown, batch: unknown, options: object | undefined): void;
   batch_clear(batch: unknown): void;
 }
 
@@ -43,14 +43,15 @@ export function nativeWriter(db: object): NativeWrite | undefined {
     if (context === null || typeof context !== 'object') return undefined;
     const b = binding as Binding;
     const batch = b.batch_init();
+    const none = optionsForPlainWrites(b, batch);
     return (ops, sync) => {
       try {
         for (let i = 0; i < ops.length; i++) {
           const op = ops[i]!;
-          if (op.type === 'put') b.batch_put(batch, op.key, op.value, EMPTY);
-          else b.batch_del(batch, op.key, EMPTY);
+          if (op.type === 'put') b.batch_put(batch, op.key, op.value, none);
+          else b.batch_del(batch, op.key, none);
         }
-        b.batch_write(context, batch, sync ? SYNC : EMPTY);
+        b.batch_write(context, batch, sync ? SYNC : none);
       } finally {
         b.batch_clear(batch);
       }
@@ -59,3 +60,24 @@ export function nativeWriter(db: object): NativeWrite | undefined {
     return undefined;
   }
 }
+
+/**
+ * The options argument for a put, delete or write with no options: `undefined` when the binding
+ * takes it (checked once, on the store's own batch, which is then cleared), else an empty object.
+ * The binding reads an options object's properties (`column`; `sync`, `lowPriority`) through
+ * N-API lookups that cost more than RocksDB's `WriteBatch::Put` itself (154 against 89 ns per
+ * put on the project's machine) and skips them for `undefined`.
+ */
+function optionsForPlainWrites(b: Binding, batch: unknown): object | undefined {
+  try {
+    b.batch_put(batch, PROBE, PROBE, undefined);
+    b.batch_del(batch, PROBE, undefined);
+    return undefined;
+  } catch {
+    return EMPTY;
+  } finally {
+    b.batch_clear(batch);
+  }
+}
+
+const PROBE = Buffer.from('probe');
