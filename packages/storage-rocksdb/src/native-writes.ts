@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 /** The functions of @nxtedition/rocksdb's native binding that a write needs. */
-interface Binding {
+export interface Binding {
   batch_init(): unknown;
   batch_put(batch: unknown, key: Buffer, value: Buffer, options: object | undefined): void;
   batch_del(batch: unknown, key: Buffer, options: object | undefined): void;
@@ -68,7 +68,7 @@ export function nativeWriter(db: object): NativeWrite | undefined {
  * N-API lookups that cost more than RocksDB's `WriteBatch::Put` itself (154 against 89 ns per
  * put on the project's machine) and skips them for `undefined`.
  */
-function optionsForPlainWrites(b: Binding, batch: unknown): object | undefined {
+export function optionsForPlainWrites(b: Binding, batch: unknown): object | undefined {
   try {
     b.batch_put(batch, PROBE, PROBE, undefined);
     b.batch_del(batch, PROBE, undefined);
