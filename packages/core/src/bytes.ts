@@ -68,11 +68,33 @@ export function isBytes(input: unknown): input is Uint8Array {
 /** {@link ownBytes} for a key: not empty and at most `maxBytes` long. */
 export function ownKey(input: unknown, maxBytes: number, name = 'key'): Buffer {
   const key = ownBytes(input, name);
-  if (key.length === 0) throw new RangeError(`${name} must not be empty`);
-  if (key.length > maxBytes) {
-    throw new RangeError(`${name} is ${key.length} bytes long; this engine accepts keys of 1 to ${maxBytes} bytes (options.maxKeyBytes)`);
-  }
+  checkKeyLength(key.length, maxBytes, name);
   return key;
+}
+
+function checkKeyLength(length: number, maxBytes: number, name: string): void {
+  if (length === 0) throw new RangeError(`${name} must not be empty`);
+  if (length > maxBytes) {
+    throw new RangeError(`${name} is ${length} bytes long; this engine accepts keys of 1 to ${maxBytes} bytes (options.maxKeyBytes)`);
+  }
+}
+
+/**
+ * The text of a key as {@link ownKey} then {@link keyTextOf} would make it, with the same checks
+ * and errors, for a question about the policy that stores nothing (`filterAllowed`): a string
+ * key is neither encoded nor copied (its UTF-8 length is counted, and a lone surrogate becomes
+ * U+FFFD as encoding and decoding would make it). `name` is called only to name an error.
+ */
+export function keyTextOfInput(input: unknown, maxBytes: number, name: () => string): string {
+  if (typeof input !== 'string') {
+    const key = isBytes(input) ? copyBytes(input) : ownBytes(input, name());
+    if (key.length === 0 || key.length > maxBytes) checkKeyLength(key.length, maxBytes, name());
+    return keyText(key);
+  }
+  const length = Buffer.byteLength(input, 'utf8');
+  if (length === 0 || length > maxBytes) checkKeyLength(length, maxBytes, name());
+  const text = input as unknown as WellFormedString;
+  return text.isWellFormed() ? input : text.toWellFormed();
 }
 
 /**
@@ -87,6 +109,7 @@ export function keyTextOf(key: Uint8Array, given: unknown): string {
 // String.prototype.isWellFormed is in Node 20 but not in TypeScript's ES2022 library.
 interface WellFormedString {
   isWellFormed(): boolean;
+  toWellFormed(): string;
 }
 
 /** A value as error messages show it (`got number 0`, `got a string "x"`); shared by adapters as `describeValue`. */

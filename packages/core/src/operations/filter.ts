@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
-import { describe, ownKey, type BytesLike } from '../bytes.js';
+import { describe, keyTextOfInput, ownKey, type BytesLike } from '../bytes.js';
 import { normalizeContext } from '../context.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -15,11 +15,23 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
   }
   const custom = normalizeContext(context);
   const set = p.rules();
+  // With plain hooks (no rules with conditions, no deny by default) a key no before_read
+  // pattern matches is allowed without a context: only its text is needed, to look it up.
+  const index = set.plain ? set.index(PolicyTrigger.BEFORE_READ) : undefined;
   const out: K[] = [];
   let i = 0;
   for (const given of keys) {
-    const key = ownKey(given, p.maxKeyBytes, `keys[${i++}]`);
-    const ctx = p.context('read', key, null, custom, given, undefined);
+    const at = i++;
+    let text: string | undefined;
+    if (index !== undefined) {
+      text = keyTextOfInput(given, p.maxKeyBytes, () => `keys[${at}]`);
+      if (index.match(text).length === 0) {
+        out.push(given);
+        continue;
+      }
+    }
+    const key = ownKey(given, p.maxKeyBytes, `keys[${at}]`);
+    const ctx = p.context('read', key, null, custom, text ?? given, undefined);
     let decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     if (decision instanceof Promise) decision = await decision;
     if (decision.action !== PolicyAction.DENY) out.push(given);

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { PolicyAction } from '../actions.js';
 import type { BatchOperation, KeyRange, KeyValueStore } from '../contracts.js';
@@ -386,6 +387,48 @@ describe('policy.filterAllowed', () => {
     await expect(policy.filterAllowed(['pub/a'])).rejects.toMatchObject({ code: 'hook_failed' });
     await expect(policy.filterAllowed('abc' as never)).rejects.toThrow(/keys must be an iterable/);
     await expect(policy.filterAllowed([''])).rejects.toThrow(/keys\[0\] must not be empty/);
+  });
+});
+
+describe('policy.filterAllowed without a context for keys no pattern matches', () => {
+  // With plain hooks a key that no before_read pattern matches is answered from its text alone;
+  // a shadow rule that never denies makes the rule set not plain, so every key gets a context
+  // and the whole evaluation: both must give the same answers and the same errors.
+  const patterns = ['users/*/private', 'sys/**', '*.tmp', '{a,b}/?x', 'docs/\ufffd/*'];
+  function engines(maxKeyBytes: number): PolicyEngine[] {
+    return [false, true].map((slow) => {
+      const policy = new PolicyEngine(new MemoryStore(), { maxKeyBytes });
+      patterns.forEach((pattern, i) => policy.beforeRead(pattern, (ctx) => (ctx.keyText.length % 2 === i % 2 ? PolicyAction.DENY : PolicyAction.ALLOW)));
+      if (slow) policy.load({ version: 1, rules: [{ id: 'never', trigger: 'before_read', pattern: 'no/such/key', effect: 'deny', enforce: false }] }, { name: 'shadow' });
+      return policy;
+    });
+  }
+  const settle = (p: Promise<unknown>) => p.then((v) => ({ ok: v }), (e: Error) => ({ error: `${e.name}: ${e.message}` }));
+  const segment = fc.constantFrom('users', 'sys', 'docs', 'a', 'b', 'x', 'bx', 'ax', 'private', 'f.tmp', '\ufffd', '\ud800', 'é', '');
+  const key = fc.oneof(
+    fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('/')),
+    fc.array(segment, { minLength: 1, maxLength: 4 }).map((parts) => Buffer.from(parts.join('/'))),
+    fc.uint8Array({ minLength: 0, maxLength: 12 }),
+    // A lone surrogate is matched as U+FFFD, as its UTF-8 bytes decode (rule P7).
+    fc.constantFrom('docs/\ud800/x', Buffer.from('docs/\ud800/x'), 'docs/\ufffd/x', Buffer.from([0x64, 0x6f, 0x63, 0x73, 0x2f, 0xff, 0x2f, 0x78])),
+  );
+
+  it('answers every key, string or bytes, well-formed or not, as the full evaluation does', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(key, { maxLength: 8 }), fc.integer({ min: 4, max: 24 }), async (keys, maxKeyBytes) => {
+        const [fast, slow] = engines(maxKeyBytes);
+        expect(await settle(fast!.filterAllowed(keys))).toEqual(await settle(slow!.filterAllowed(keys)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('names the bad key by index, whichever path it takes', async () => {
+    const [fast] = engines(8);
+    await expect(fast!.filterAllowed(['ok', 42 as never])).rejects.toThrow(/^keys\[1\] must be a Buffer, Uint8Array or string, got number 42$/);
+    await expect(fast!.filterAllowed(['ok', 'ok', ''])).rejects.toThrow(/^keys\[2\] must not be empty$/);
+    await expect(fast!.filterAllowed(['ok', 'é'.repeat(5)])).rejects.toThrow(/^keys\[1\] is 10 bytes long; this engine accepts keys of 1 to 8 bytes/);
+    await expect(fast!.filterAllowed([new Uint8Array(9)])).rejects.toThrow(/^keys\[0\] is 9 bytes long/);
   });
 });
 
