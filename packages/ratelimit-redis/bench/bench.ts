@@ -1,8 +1,9 @@
 /**
  * policy.put on core's MemoryStore with a Redis rate limit, against rate-limiter-flexible's
  * RateLimiterRedis consuming one point per call, on the same Redis server in the same run.
- * Both get their own ioredis client with a command counter (every command is one round trip;
- * nothing is pipelined), so the round trips per operation are measured, not assumed.
+ * Both get their own ioredis client with a command counter (every command is one round trip),
+ * so the commands per operation are measured, not assumed: one per call sequentially; with
+ * calls in flight, RedisRateLimitStore sends the calls of a tick as one script run.
  */
 import { MemoryStore, PolicyEngine } from '@sochdb-policy/core';
 import { Redis } from 'ioredis';

@@ -1,10 +1,11 @@
 /**
  * `pnpm bench` (or `pnpm --filter @sochdb-policy/ratelimit-redis bench`): policy.put with a
  * Redis rate limit against rate-limiter-flexible's RateLimiterRedis on the same server, the
- * ratio, and the round trips per operation. Uses REDIS_URL if set, else starts redis-server
+ * ratio, and the Redis commands per operation. Uses REDIS_URL if set, else starts redis-server
  * from PATH. Options: --iterations N (per run, default 5000), --runs N (default 15), --strict.
- * Exits 1 when a policy.put takes other than one round trip; with --strict also when the floor
- * (at least rate-limiter-flexible's throughput) is missed.
+ * Exits 1 when a policy.put costs more than one command (or, sequentially, other than one: each
+ * waits for exactly one round trip; with many in flight, the calls of a tick share one); with
+ * --strict also when the floor (at least rate-limiter-flexible's throughput) is missed.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -31,8 +32,8 @@ try {
   console.log('Redis rate limits: policy.put (MemoryStore + RedisRateLimitStore) vs rate-limiter-flexible RateLimiterRedis.consume');
   console.log(`node ${process.version}, redis ${result.redisVersion}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}`);
   console.log(`${iterations} operations per run, ${runs} runs each, taking turns; ops/s: median run; ratios: median of the ratios of side-by-side runs`);
-  console.log('round trips: Redis commands the client sent / scripts Redis ran, per operation\n');
-  console.log('| mode | policy.put ops/s | store.consume ops/s | rate-limiter-flexible ops/s | policy.put / rlf | store.consume / rlf | round trips: policy.put | rlf |');
+  console.log('commands: Redis commands the client sent / scripts Redis ran, per operation (each operation waits for one round trip; calls made together share one)\n');
+  console.log('| mode | policy.put ops/s | store.consume ops/s | rate-limiter-flexible ops/s | policy.put / rlf | store.consume / rlf | commands: policy.put | rlf |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   let roundTripsOk = true;
   let floorOk = true;
@@ -41,7 +42,8 @@ try {
     console.log(
       `| ${mode} | ${fmt(m.policyPut.opsPerSec)} | ${fmt(m.storeConsume.opsPerSec)} | ${fmt(m.rateLimiterFlexible.opsPerSec)} | ${m.ratio.toFixed(3)} | ${m.storeRatio.toFixed(3)} | ${trips(m.policyPut)} | ${trips(m.rateLimiterFlexible)} |`,
     );
-    if (m.policyPut.roundTripsPerOp !== 1 || m.policyPut.serverScriptsPerOp !== 1) roundTripsOk = false;
+    const most = (n: number) => (m.concurrency === 1 ? n === 1 : n > 0 && n <= 1);
+    if (!most(m.policyPut.roundTripsPerOp) || !most(m.policyPut.serverScriptsPerOp)) roundTripsOk = false;
     if (m.ratio < 1) floorOk = false;
   }
   console.log('');
@@ -49,7 +51,7 @@ try {
     const mode = m.concurrency === 1 ? 'sequential' : `${m.concurrency} in flight`;
     console.log(`floor, ${mode}: policy.put / rate-limiter-flexible = ${m.ratio.toFixed(3)} (at least 1.00): ${m.ratio >= 1 ? 'met' : 'MISSED'}`);
   }
-  console.log(`round trips per policy.put: ${roundTripsOk ? '1 in every mode' : 'NOT 1'}`);
+  console.log(`commands per policy.put: ${roundTripsOk ? '1 sequentially, at most 1 in flight' : 'MORE THAN 1 (or not 1 sequentially)'}`);
   if (!roundTripsOk || (values.strict && !floorOk)) process.exitCode = 1;
 } finally {
   await server.stop();

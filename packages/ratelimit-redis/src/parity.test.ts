@@ -37,6 +37,17 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore decides like MemoryRateLi
     await server?.stop();
   });
 
+  /** The calls of a schedule: each step's buckets (some asking several tokens) and its now. */
+  function calls(shapes: { capacity: number; windowMs: number }[], steps: { dt: number; pick: number[]; tokens: (number | undefined)[] }[], tag: string) {
+    const buckets: BucketRequest[] = shapes.map((s, i) => ({ key: `${process.pid}:${tag}:${i}`, ...s }));
+    let now = 1_700_000_000_000;
+    return steps.map((step) => {
+      now += step.dt;
+      const request = step.pick.map((i, j) => (step.tokens[j] === undefined ? buckets[i]! : { ...buckets[i]!, tokens: step.tokens[j] }));
+      return { request, now };
+    });
+  }
+
   // Same units (tokens × windowMs), same refill, same all-or-nothing: every answer equal,
   // including remaining, retryAfterMs and limitedBy (rules R3, R4, R7), also for calls that
   // take several tokens from a bucket (BucketRequest.tokens).
@@ -45,13 +56,8 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore decides like MemoryRateLi
     let rejected = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(bucketArb, { minLength: 3, maxLength: 3 }), fc.array(stepArb, { minLength: 20, maxLength: 40 }), async (shapes, steps) => {
-        run++;
         const memory = new MemoryRateLimitStore();
-        const buckets: BucketRequest[] = shapes.map((s, i) => ({ key: `${process.pid}:${run}:${i}`, ...s }));
-        let now = 1_700_000_000_000;
-        for (const step of steps) {
-          now += step.dt;
-          const request = step.pick.map((i, j) => (step.tokens[j] === undefined ? buckets[i]! : { ...buckets[i]!, tokens: step.tokens[j] }));
+        for (const { request, now } of calls(shapes, steps, `${++run}`)) {
           const expected = memory.consume(request, now);
           expect(await store.consume(request, now)).toEqual(expected);
           if (!expected.allowed) rejected++;
@@ -61,5 +67,24 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore decides like MemoryRateLi
     );
     // The schedules must reach empty buckets, or the comparison proves little.
     expect(rejected).toBeGreaterThan(500);
+  });
+
+  // Calls made together (concurrent operations) go to Redis as one script run after the first:
+  // each must still get the answer the same calls made one after another get, in the order made.
+  it('gives the same answers to calls made together, batched into one script run, as to the same calls in order', async () => {
+    let run = 0;
+    let rejected = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(bucketArb, { minLength: 3, maxLength: 3 }), fc.array(stepArb, { minLength: 2, maxLength: 40 }), async (shapes, steps) => {
+        const memory = new MemoryRateLimitStore();
+        const schedule = calls(shapes, steps, `batch:${++run}`);
+        const expected = schedule.map(({ request, now }) => memory.consume(request, now));
+        const answers = schedule.map(({ request, now }) => store.consume(request, now));
+        expect(await Promise.all(answers)).toEqual(expected);
+        rejected += expected.filter((e) => !e.allowed).length;
+      }),
+      { numRuns: 100 },
+    );
+    expect(rejected).toBeGreaterThan(300);
   });
 });

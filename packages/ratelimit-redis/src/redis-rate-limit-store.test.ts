@@ -352,6 +352,69 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     await own.quit();
   });
 
+  it('sends the calls made together as one script run after the first, also after SCRIPT FLUSH', async () => {
+    const own = new Redis(server.url);
+    const sent = countCommands(own);
+    const store = new RedisRateLimitStore({ client: own, keyPrefix: `together-${run}:`, clock: 'caller' });
+    const shared = bucket(10);
+    const together = async () => Promise.all(Array.from({ length: 8 }, (_, i) => store.consume(i % 2 === 0 ? [shared] : [shared, bucket(3)], 0)));
+    await together(); // loads both scripts (EVALSHA, NOSCRIPT, EVAL)
+    const before = sent.count;
+    const answers = await together();
+    // The first call goes alone; the seven made while it was in flight go together.
+    expect(sent.names.slice(before)).toEqual(['evalsha', 'evalsha']);
+    // The shared bucket had 2 of 10 left, taken by the first two calls in the order made.
+    expect(answers.map((a) => a.allowed)).toEqual([true, true, false, false, false, false, false, false]);
+    expect(answers.map((a) => a.remaining)).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(answers.slice(2).every((a) => a.limitedBy === shared.key)).toBe(true);
+
+    await client.script('FLUSH');
+    const after = sent.count;
+    const again = await Promise.all([store.consume([bucket(2)], 0), store.consume([bucket(2)], 0), store.consume([bucket(2)], 0)]);
+    expect(again).toEqual([0, 1, 2].map(() => ({ allowed: true, remaining: 1, retryAfterMs: 0 })));
+    expect(sent.names.slice(after)).toEqual(['evalsha', 'evalsha', 'eval', 'eval']);
+    await own.quit();
+  });
+
+  it('splits a burst into script runs of at most 128 calls, answering every call in order', async () => {
+    const own = new Redis(server.url);
+    const sent = countCommands(own);
+    const store = new RedisRateLimitStore({ client: own, keyPrefix: `burst-${run}:`, clock: 'caller' });
+    await Promise.all([store.consume([bucket(1)], 0), store.consume([bucket(1)], 0)]); // loads both scripts
+    const shared = bucket(200);
+    const before = sent.count;
+    const answers = await Promise.all(Array.from({ length: 300 }, () => store.consume([shared], 0)));
+    expect(sent.names.slice(before)).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha']); // 1 alone, then 128 + 128 + 43
+    expect(answers.filter((a) => a.allowed)).toHaveLength(200);
+    expect(answers.map((a) => a.allowed)).toEqual(Array.from({ length: 300 }, (_, i) => i < 200));
+    expect(answers.slice(0, 200).map((a) => a.remaining)).toEqual(Array.from({ length: 200 }, (_, i) => 199 - i));
+    await own.quit();
+  });
+
+  it('fails a call of a batch alone when its own bucket fails in Redis; the others are answered', async () => {
+    const errors: RedisRateLimitError[] = [];
+    const store = make({ keyPrefix: `batch-wrongtype-${run}:`, onError: (e) => errors.push(e), clock: 'caller' });
+    const bad = bucket(5);
+    await client.rpush(store.redisKey(bad.key), 'not a bucket');
+    const settled = await Promise.allSettled([store.consume([bucket(5)], 0), store.consume([bucket(5)], 0), store.consume([bad], 0), store.consume([bucket(5)], 0)]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    const error = (settled[2] as PromiseRejectedResult).reason as RedisRateLimitError;
+    expect(error).toBeInstanceOf(RedisRateLimitError);
+    expect(error.code).toBe('redis_error');
+    expect(error.message).toMatch(/WRONGTYPE/);
+    expect(errors.map((e) => e.code)).toEqual(['redis_error']);
+    expect((settled[3] as PromiseFulfilledResult<unknown>).value).toEqual({ allowed: true, remaining: 4, retryAfterMs: 0 });
+  });
+
+  it('answers calls made just before close() before it closes the client', async () => {
+    const store = new RedisRateLimitStore({ url: server.url, keyPrefix: `close-batch-${run}:`, clock: 'caller' });
+    await store.consume([bucket(1)], 0); // connected (a client still connecting is disconnected by close())
+    const calls = Array.from({ length: 5 }, () => store.consume([bucket(1)], 0));
+    await store.close();
+    expect(await Promise.all(calls)).toEqual(calls.map(() => ({ allowed: true, remaining: 0, retryAfterMs: 0 })));
+    expect(store.client.status).toBe('end');
+  });
+
   it("writes under the keyPrefix of a client you pass, the same way after SCRIPT FLUSH", async () => {
     const own = new Redis(server.url, { keyPrefix: `client-prefix-${run}:` });
     const store = new RedisRateLimitStore({ client: own, keyPrefix: `store-${run}:`, clock: 'caller' });

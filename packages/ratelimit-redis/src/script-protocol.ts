@@ -72,6 +72,30 @@ export function scriptArgs(head: string, keyBase: string, buckets: readonly Buck
   return args;
 }
 
+/** One call of a batch: its buckets and its now. */
+export interface ScriptCall {
+  readonly buckets: readonly BucketRequest[];
+  readonly now: number;
+}
+
+/**
+ * The argument list of CONSUME_MANY_SCRIPT for `calls`: `head`, the number of keys, every
+ * call's keys, the number of calls, then per call its key count, its argument count and its
+ * arguments, each call's keys and arguments exactly those {@link scriptArgs} gives it alone.
+ */
+export function manyArgs(head: string, keyBase: string, calls: readonly ScriptCall[], clock: RedisClock): (string | number)[] {
+  const keys: (string | number)[] = [];
+  const argv: (string | number)[] = [calls.length];
+  for (const call of calls) {
+    const one = scriptArgs('', keyBase, call.buckets, call.now, clock);
+    const n = call.buckets.length;
+    for (let i = 0; i < n; i++) keys.push(one[i + 2]!);
+    argv.push(n, one.length - n - 2);
+    for (let i = n + 2; i < one.length; i++) argv.push(one[i]!);
+  }
+  return [head, keys.length, ...keys, ...argv];
+}
+
 /**
  * The script answers the remaining tokens (an integer) when it admits, or
  * [retryAfterMs, 1-based index of the first rejecting bucket] when not; anything else is

@@ -122,6 +122,47 @@ return remaining
 export const CONSUME_SCRIPT_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
 
 /**
+ * Several `consume` calls in one script run, answered in order: what concurrent calls of one
+ * tick send instead of one EVALSHA each (the store's batching, docs/ratelimit-redis.md). Each
+ * call runs CONSUME_SCRIPT itself, unchanged, as a function of its own KEYS and ARGV, so each
+ * gets exactly the answer it would get alone, and a call sees the takes of the calls before it,
+ * as separate scripts run back to back would. A call that fails (say WRONGTYPE: something
+ * else wrote a list where its bucket belongs) fails alone, as its own script would: its error
+ * is its reply, and the calls after it still run. (CONSUME_SCRIPT reads every bucket before it
+ * writes any, so a call that fails has written nothing.)
+ *
+ * KEYS     the keys of every call, in order.
+ * ARGV[1]  the number of calls; then per call, the number of its keys, the number of its
+ *          arguments, and its arguments (CONSUME_SCRIPT's ARGV).
+ * Returns  one CONSUME_SCRIPT reply per call, in order, or that call's error.
+ */
+export const CONSUME_MANY_SCRIPT = `local function consume(KEYS, ARGV)
+${CONSUME_SCRIPT}end
+local replies = {}
+local k = 0
+local a = 2
+for call = 1, tonumber(ARGV[1]) do
+  local nkeys = tonumber(ARGV[a])
+  local nargs = tonumber(ARGV[a + 1])
+  local keys = {}
+  for i = 1, nkeys do keys[i] = KEYS[k + i] end
+  local argv = {}
+  for i = 1, nargs do argv[i] = ARGV[a + 1 + i] end
+  local ok, reply = pcall(consume, keys, argv)
+  if ok then
+    replies[call] = reply
+  else
+    replies[call] = {err = type(reply) == 'table' and reply.err or tostring(reply)}
+  end
+  k = k + nkeys
+  a = a + 2 + nargs
+end
+return replies
+`;
+
+export const CONSUME_MANY_SCRIPT_SHA = createHash('sha1').update(CONSUME_MANY_SCRIPT).digest('hex');
+
+/**
  * What CONSUME_SCRIPT would answer now, with the same arithmetic, arguments and reply,
  * writing nothing: the `peek` capability that dry runs (`policy.evaluate`) use. A bucket
  * counts from the later of now and its recorded time, as in a take, and each bucket is asked
