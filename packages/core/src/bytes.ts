@@ -56,12 +56,12 @@ export function copyBytes(bytes: Uint8Array): Buffer {
 const byteLengthGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'byteLength')!.get as (this: Uint8Array) => number;
 
 /** The true length of `bytes`, whatever its class says its `byteLength` is. */
-export function byteLengthOf(bytes: Uint8Array): number {
+function byteLengthOf(bytes: Uint8Array): number {
   return byteLengthGetter.call(bytes);
 }
 
 /** A real Uint8Array (or Buffer): not merely an object with Uint8Array.prototype in its chain. */
-export function isBytes(input: unknown): input is Uint8Array {
+function isBytes(input: unknown): input is Uint8Array {
   return input instanceof Uint8Array && ArrayBuffer.isView(input);
 }
 
@@ -72,27 +72,23 @@ export function ownKey(input: unknown, maxBytes: number, name = 'key'): Buffer {
   return key;
 }
 
-function checkKeyLength(length: number, maxBytes: number, name: string): void {
-  if (length === 0) throw new RangeError(`${name} must not be empty`);
-  if (length > maxBytes) {
-    throw new RangeError(`${name} is ${length} bytes long; this engine accepts keys of 1 to ${maxBytes} bytes (options.maxKeyBytes)`);
-  }
+/** Throws unless a key of `length` bytes is 1 to `maxBytes` long; `name` is made only for the error. */
+function checkKeyLength(length: number, maxBytes: number, name: string | (() => string)): void {
+  if (length > 0 && length <= maxBytes) return;
+  const named = typeof name === 'string' ? name : name();
+  if (length === 0) throw new RangeError(`${named} must not be empty`);
+  throw new RangeError(`${named} is ${length} bytes long; this engine accepts keys of 1 to ${maxBytes} bytes (options.maxKeyBytes)`);
 }
 
 /**
- * The text of a key as {@link ownKey} then {@link keyTextOf} would make it, with the same checks
- * and errors, for a question about the policy that stores nothing (`filterAllowed`): a string
- * key is neither encoded nor copied (its UTF-8 length is counted, and a lone surrogate becomes
- * U+FFFD as encoding and decoding would make it). `name` is called only to name an error.
+ * The text of a string key as {@link ownKey} then {@link keyTextOf} would make it, with the
+ * same checks and errors, for a question about the policy that stores nothing
+ * (`filterAllowed`): the string is neither encoded nor copied (its UTF-8 length is counted, and
+ * a lone surrogate becomes U+FFFD as encoding and decoding would make it). `name` is called
+ * only to name an error.
  */
-export function keyTextOfInput(input: unknown, maxBytes: number, name: () => string): string {
-  if (typeof input !== 'string') {
-    const key = isBytes(input) ? copyBytes(input) : ownBytes(input, name());
-    if (key.length === 0 || key.length > maxBytes) checkKeyLength(key.length, maxBytes, name());
-    return keyText(key);
-  }
-  const length = Buffer.byteLength(input, 'utf8');
-  if (length === 0 || length > maxBytes) checkKeyLength(length, maxBytes, name());
+export function stringKeyText(input: string, maxBytes: number, name: () => string): string {
+  checkKeyLength(Buffer.byteLength(input, 'utf8'), maxBytes, name);
   const text = input as unknown as WellFormedString;
   return text.isWellFormed() ? input : text.toWellFormed();
 }

@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
-import { describe, keyTextOfInput, ownKey, type BytesLike } from '../bytes.js';
+import { describe, keyText, ownKey, stringKeyText, type BytesLike } from '../bytes.js';
 import { normalizeContext } from '../context.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -22,15 +22,18 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
   let i = 0;
   for (const given of keys) {
     const at = i++;
+    let key: Buffer | undefined;
     let text: string | undefined;
     if (index !== undefined) {
-      text = keyTextOfInput(given, p.maxKeyBytes, () => `keys[${at}]`);
+      // A string key's text needs no bytes; a byte key's needs its private copy, made once.
+      if (typeof given === 'string') text = stringKeyText(given, p.maxKeyBytes, () => `keys[${at}]`);
+      else text = keyText((key = ownKey(given, p.maxKeyBytes, `keys[${at}]`)));
       if (index.match(text).length === 0) {
         out.push(given);
         continue;
       }
     }
-    const key = ownKey(given, p.maxKeyBytes, `keys[${at}]`);
+    key ??= ownKey(given, p.maxKeyBytes, `keys[${at}]`);
     const ctx = p.context('read', key, null, custom, text ?? given, undefined);
     let decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     if (decision instanceof Promise) decision = await decision;
