@@ -160,7 +160,7 @@ export type Step =
   | { op: 'enable_audit'; max_entries?: number; expect?: Outcome }
   | { op: 'disable_audit' }
   | { op: 'close_storage' }
-  | { op: 'scan'; range?: ScanRangeSpec; context?: Context; take?: number; expect: ScanExpectation }
+  | { op: 'scan'; range?: ScanRangeSpec; context?: Context; take?: number; nextv?: number; expect: ScanExpectation }
   | { op: 'filter_allowed'; keys: BytesSpec[]; context?: Context; expect: { keys: BytesSpec[] } | Outcome }
   | { op: 'batch'; operations: BatchOperationSpec[]; context?: Context; expect: Outcome }
   | { op: 'evaluate'; operation: 'read' | 'write' | 'delete'; key: BytesSpec; value?: BytesSpec; context?: Context; trigger?: Trigger; expect: EvaluateExpectation };

@@ -106,6 +106,20 @@ export async function executeCase(c: Case, env: CaseEnvironment): Promise<string
         const entries: { key: Buffer; value: Buffer | undefined }[] = [];
         const end = await attempt(async () => {
           const scan = engine.scan(scanRange(step.range), step.context as PolicyCallContext | undefined);
+          // `nextv`: read in calls of that many entries (rule M3: tokens taken per run).
+          if (step.nextv !== undefined) {
+            try {
+              for (;;) {
+                const want = step.take === undefined ? step.nextv : Math.min(step.nextv, step.take - entries.length);
+                const chunk = await scan.nextv(want);
+                entries.push(...chunk);
+                if (chunk.length === 0 || (step.take !== undefined && entries.length >= step.take)) break;
+              }
+            } finally {
+              await scan.close();
+            }
+            return;
+          }
           // `take`: the caller leaves early, as `break` does (rule M4).
           for await (const entry of scan) {
             entries.push(entry);

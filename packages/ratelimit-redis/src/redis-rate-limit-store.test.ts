@@ -253,6 +253,30 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     expect((await engine.getAuditLog()).map((e) => e.result)).toEqual(['allowed', 'allowed', 'rate_limited', 'allowed']);
   });
 
+  it('charges policy.scan nextv one script run per run of keys, still one token per key examined (rule M3)', async () => {
+    const kv = new MemoryStore();
+    const key = (i: number) => `k${String(i).padStart(3, '0')}`;
+    for (let i = 0; i < 200; i++) await kv.put(Buffer.from(key(i)), Buffer.from('v'));
+    const engine = new PolicyEngine(kv, { rateLimitStore: make({ keyPrefix: `scan-${run}:` }) });
+    engine.addRateLimit('read', { maxPerMinute: 150, scope: 'agent_id' }).enableAudit({ maxEntries: 1000 });
+    await engine.get(key(0), { agent_id: 'warm-up' }); // the script loaded: one command per call from here
+    const sent = countCommands(client);
+    const scan = engine.scan({}, { agent_id: 'a' });
+    expect(await scan.nextv(100)).toHaveLength(100);
+    // The store's chunks of 64 and 128: a run of 64 keys, then one of 36; two commands, not 100.
+    expect(sent.names).toEqual(['evalsha', 'evalsha']);
+    // 50 tokens left: a run over the 92 keys in hand takes nothing, then one per key until none is left.
+    expect(await scan.nextv(100)).toHaveLength(50);
+    const error = await scan.nextv(100).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PolicyViolation);
+    expect((error as PolicyViolation).code).toBe('rate_limited');
+    expect((error as PolicyViolation).key).toBe(key(150));
+    expect(sent.count).toBe(2 + 1 + 50 + 1);
+    const log = await engine.getAuditLog({ agentId: 'a', limit: 1000 });
+    expect(log.filter((e) => e.result === 'allowed')).toHaveLength(150);
+    expect(log.filter((e) => e.result === 'rate_limited').map((e) => e.key)).toEqual([key(150)]);
+  });
+
   it('lays keys out as <prefix>{<hashTag>}:<bucket key>, all in the hash tag slot', async () => {
     const engine = new PolicyEngine(new MemoryStore(), { rateLimitStore: make({ keyPrefix: `layout-${run}:`, hashTag: 'tenant-a' }) });
     engine.addRateLimit('all', { maxPerMinute: 50 });

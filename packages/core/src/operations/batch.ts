@@ -1,6 +1,6 @@
 import { PolicyAction, PolicyTrigger, type Operation } from '../actions.js';
 import { describe, ownBytes, ownKey, type BytesLike } from '../bytes.js';
-import type { AuditResult, BatchOperation, BucketRequest, RateLimitDecision } from '../contracts.js';
+import type { AuditResult, BatchOperation, RateLimitDecision } from '../contracts.js';
 import { CUSTOM, normalizeContext, SET_VALUE } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { DECISION, type DecisionContext } from '../events/decision-record.js';
@@ -10,6 +10,7 @@ import { requireCapability } from '../storage/supports.js';
 import { isThenable } from '../thenable.js';
 import { StepTimeout, type TimeoutStage } from '../timeouts.js';
 import type { Pipeline } from './pipeline.js';
+import { bucketsFor } from './tokens.js';
 
 /** One operation of `policy.batch`: keys and values as bytes or text, like `put` and `delete`. */
 export type PolicyBatchOperation = { type: 'put'; key: BytesLike; value: BytesLike } | { type: 'del'; key: BytesLike };
@@ -108,25 +109,11 @@ async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): P
   // One context for the whole batch: every write takes from the same buckets, every delete too.
   let writes = 0;
   for (const s of steps) if (s.operation === 'write') writes++;
-  const custom = steps[0]!.ctx[CUSTOM]();
-  const byKey = new Map<string, BucketRequest & { tokens: number }>();
-  for (const [operation, count] of [['write', writes], ['delete', steps.length - writes]] as const) {
-    if (count === 0) continue;
-    for (const limit of p.limitsFor(operation)) {
-      const request = limit.request(custom);
-      const seen = byKey.get(request.key);
-      if (seen !== undefined) seen.tokens += count;
-      else byKey.set(request.key, { key: request.key, capacity: request.capacity, windowMs: request.windowMs, tokens: count });
-    }
-  }
-  if (byKey.size === 0) return;
-  const buckets: BucketRequest[] = [];
-  let several = false;
-  for (const b of byKey.values()) {
-    if (b.tokens > 1) several = true;
-    // One token is the request every store understands.
-    buckets.push(b.tokens > 1 ? b : { key: b.key, capacity: b.capacity, windowMs: b.windowMs });
-  }
+  const { buckets, several } = bucketsFor(p, steps[0]!.ctx[CUSTOM](), [
+    ['write', writes],
+    ['delete', steps.length - writes],
+  ]);
+  if (buckets.length === 0) return;
   const store = p.rateLimitStore;
   let decision: RateLimitDecision;
   try {

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { PolicyAction } from '../actions.js';
-import type { BatchOperation, KeyRange, KeyValueStore } from '../contracts.js';
+import type { BatchOperation, KeyRange, KeyValueStore, RateLimitStore } from '../contracts.js';
 import { PolicyViolation, ViolationCode } from '../errors.js';
 import { PolicyEngine } from '../engine.js';
 import { MemoryStore } from '../memory/memory-store.js';
+import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 import { NotSupportedError } from '../storage/supports.js';
 import type { DecisionEvent } from '../events/observation.js';
 
@@ -168,6 +169,85 @@ describe('policy.scan', () => {
       ['k4', 'rate_limited'],
       ['k5', 'rate_limited'],
     ]);
+  });
+
+  describe('charging a run of keys in one consume (M3)', () => {
+    /** A MemoryRateLimitStore that records the tokens each consume asked for (per call: one number per bucket). */
+    function countingLimiter(options: { tokens?: boolean; fail?: boolean } = {}) {
+      const inner = new MemoryRateLimitStore();
+      const calls: number[][] = [];
+      const store: RateLimitStore = {
+        supports: { tokens: options.tokens ?? true },
+        consume(buckets, now) {
+          calls.push(buckets.map((bucket) => bucket.tokens ?? 1));
+          if (options.fail === true) throw new Error('limiter down');
+          return inner.consume(buckets, now);
+        },
+      };
+      return { store, calls, taken: () => calls.reduce((sum, c) => sum + c[0]!, 0) };
+    }
+    const keys = Array.from({ length: 100 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+
+    it('nextv takes the tokens of the keys it examines in a few consumes, exactly one per key examined', async () => {
+      const limiter = countingLimiter();
+      const { policy } = await seeded(keys, { rateLimitStore: limiter.store });
+      policy.addRateLimit('read', { maxPerMinute: 1000, scope: 'agent_id' }).enableAudit({ maxEntries: 1000 });
+      policy.beforeRead('k*0', () => PolicyAction.DENY);
+      const scan = policy.scan({}, { agent_id: 'a' });
+      const first = await scan.nextv(30);
+      expect(first).toHaveLength(30);
+      // 30 returned and 4 withheld (k000, k010, k020, k030) were examined: 34 tokens, not one consume per key.
+      expect(scan.withheld).toBe(4);
+      expect(limiter.taken()).toBe(34);
+      expect(limiter.calls.length).toBeLessThanOrEqual(3);
+      expect(limiter.calls[0]).toEqual([30]);
+      const rest = await scan.nextv(1000);
+      expect(rest).toHaveLength(60);
+      expect(await scan.nextv(10)).toEqual([]);
+      expect(limiter.taken()).toBe(100);
+      expect(limiter.calls.length).toBeLessThanOrEqual(6);
+      expect((await policy.getAuditLog({ limit: 1000 })).length).toBe(100);
+    });
+
+    it('a run the bucket cannot cover takes nothing: then one token per key, refusing exactly the key where they run out', async () => {
+      const limiter = countingLimiter();
+      const { policy } = await seeded(keys, { rateLimitStore: limiter.store });
+      policy.addRateLimit('read', { maxPerMinute: 5, scope: 'agent_id' }).enableAudit();
+      const scan = policy.scan({}, { agent_id: 'a' });
+      const got = await scan.nextv(10);
+      expect(got.map((e) => e.key.toString())).toEqual(keys.slice(0, 5));
+      const error = (await rejection(scan.nextv(10))) as PolicyViolation;
+      expect(error.code).toBe(ViolationCode.RATE_LIMITED);
+      expect(error.key).toBe('k005');
+      expect(limiter.calls).toEqual([[10], [1], [1], [1], [1], [1], [1]]);
+      expect((await policy.getAuditLog()).map((e) => e.result)).toEqual(['allowed', 'allowed', 'allowed', 'allowed', 'allowed', 'rate_limited']);
+    });
+
+    it('takes one token per key when the store cannot take several, and for await always does', async () => {
+      const plain = countingLimiter({ tokens: false });
+      const one = await seeded(keys, { rateLimitStore: plain.store });
+      one.policy.addRateLimit('read', { maxPerMinute: 1000 });
+      expect(await one.policy.scan({}).nextv(20)).toHaveLength(20);
+      expect(plain.calls).toEqual(Array.from({ length: 20 }, () => [1]));
+
+      const limiter = countingLimiter();
+      const { policy } = await seeded(keys, { rateLimitStore: limiter.store });
+      policy.addRateLimit('read', { maxPerMinute: 1000 });
+      let n = 0;
+      for await (const _ of policy.scan({})) if (++n === 3) break;
+      // Leaving early paid for the keys examined, not for the rest of the chunk in hand.
+      expect(limiter.calls).toEqual([[1], [1], [1]]);
+    });
+
+    it('a limiter that fails on a run fails the scan closed, audited error on the key it was for', async () => {
+      const limiter = countingLimiter({ fail: true });
+      const { policy } = await seeded(keys, { rateLimitStore: limiter.store });
+      policy.addRateLimit('read', { maxPerMinute: 1000 }).enableAudit();
+      const error = (await rejection(policy.scan({}).nextv(10))) as PolicyViolation;
+      expect(error.code).toBe(ViolationCode.LIMITER_UNAVAILABLE);
+      expect(error.key).toBe('k000');
+      expect((await policy.getAuditLog()).map((e) => [e.key, e.result])).toEqual([['k000', 'error']]);
+    });
   });
 
   it('audits one entry per key examined, returned or withheld, with the scan id', async () => {

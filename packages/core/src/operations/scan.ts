@@ -12,6 +12,7 @@ import { BaseKeyValueIterator, IteratorError } from '../storage/iterator.js';
 import type { RangeOptions } from '../storage/range.js';
 import { StepTimeout } from '../timeouts.js';
 import type { Pipeline } from './pipeline.js';
+import { takeRun } from './tokens.js';
 
 /** The range of `policy.scan`, plus a signal that ends the scan when aborted. */
 export interface ScanOptions extends RangeOptions {
@@ -57,6 +58,10 @@ export class PolicyScan extends BaseKeyValueIterator {
   #withheld = 0;
   /** A key is being decided (by next() or by for await): a second one must wait. */
   #busy = false;
+  /** Read tokens taken ahead, by a run, for keys not yet examined (./tokens.ts). */
+  #paid = 0;
+  /** Whether to take tokens per run: false once a run was refused (then one per key). */
+  #runs = true;
 
   constructor(p: Pipeline, range: KeyRange, custom: ContextMap, signal: AbortSignal | undefined) {
     // The limit counts entries returned, on both paths (next() and for await): enforced here.
@@ -101,7 +106,10 @@ export class PolicyScan extends BaseKeyValueIterator {
         const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
         if (entry === undefined) break;
         const p = this.#p;
-        let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o)) : this.#read(entry, undefined);
+        // The keys this call examines from here at least: one per entry it may still return,
+        // within the chunk in hand. Their tokens are taken together (#read).
+        const run = Math.min(this.#buffer.length - this.#at + 1, size - out.length, this.#range.limit - this.#returned);
+        let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o, run)) : this.#read(entry, undefined, run);
         if (value instanceof Promise) value = await value;
         if (value === SKIP) {
           this.#withheld++;
@@ -141,7 +149,7 @@ export class PolicyScan extends BaseKeyValueIterator {
           this.#busy = true;
           let value: Decided | Promise<Decided>;
           try {
-            value = this.#read(stored, undefined);
+            value = this.#read(stored, undefined, 1);
             if (value instanceof Promise) value = await value;
           } finally {
             this.#busy = false;
@@ -248,13 +256,40 @@ export class PolicyScan extends BaseKeyValueIterator {
    * A rate limit with no token, a failing hook or an audit sink that cannot record throws.
    * Synchronous when every step answers synchronously (like `get`'s steps), so a scan over an
    * in-memory limiter, plain hooks and the in-memory log costs no promise per key.
+   *
+   * `run`: how many keys, this one first, the caller will examine at least. Their read tokens
+   * are taken in one consume (one round trip to a remote limiter per run, not per key); when
+   * that is refused, one per key from then on (rule M3).
    */
-  #read(entry: KeyValueEntry, o: Observation | undefined): Decided | Promise<Decided> {
+  #read(entry: KeyValueEntry, o: Observation | undefined, run: number): Decided | Promise<Decided> {
     const p = this.#p;
     const key = entry.key;
     const ctx = p.context('read', key, null, this.#custom, key, o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
-    const admitted = p.admit(ctx);
+    if (this.#paid > 0) {
+      this.#paid--;
+      return this.#before(entry, ctx, o);
+    }
+    if (run > 1 && this.#runs) {
+      const taken = takeRun(p, ctx, run);
+      if (typeof taken !== 'boolean') return taken.then((t) => this.#ranRun(entry, ctx, o, run, t));
+      return this.#ranRun(entry, ctx, o, run, taken);
+    }
+    return this.#admitOne(entry, ctx, o);
+  }
+
+  /** After a run's consume: its tokens taken (this key's among them), or none (one per key from now on). */
+  #ranRun(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, run: number, taken: boolean): Decided | Promise<Decided> {
+    if (!taken) {
+      this.#runs = false;
+      return this.#admitOne(entry, ctx, o);
+    }
+    this.#paid = run - 1;
+    return this.#before(entry, ctx, o);
+  }
+
+  #admitOne(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined): Decided | Promise<Decided> {
+    const admitted = this.#p.admit(ctx);
     if (admitted !== undefined) return admitted.then(() => this.#before(entry, ctx, o));
     return this.#before(entry, ctx, o);
   }

@@ -1,0 +1,74 @@
+import type { Operation } from '../actions.js';
+import { describe } from '../bytes.js';
+import type { BucketRequest, RateLimitDecision } from '../contracts.js';
+import { CUSTOM, type ContextMap } from '../context.js';
+import { ViolationCode } from '../errors.js';
+import type { DecisionContext } from '../events/decision-record.js';
+import { isThenable } from '../thenable.js';
+import { StepTimeout } from '../timeouts.js';
+import type { Pipeline } from './pipeline.js';
+
+/**
+ * The bucket requests of several operations taken together (rule R7 across them): each bucket
+ * that applies once, asking for as many tokens as operations it applies to. A bucket asking
+ * for one token is the plain request every store understands. `several`: some bucket asks for
+ * more than one (the store must declare `supports.tokens`).
+ */
+export function bucketsFor(p: Pipeline, custom: ContextMap, counts: readonly (readonly [Operation, number])[]): { buckets: BucketRequest[]; several: boolean } {
+  const byKey = new Map<string, BucketRequest & { tokens: number }>();
+  for (const [operation, count] of counts) {
+    if (count === 0) continue;
+    for (const limit of p.limitsFor(operation)) {
+      const request = limit.request(custom);
+      const seen = byKey.get(request.key);
+      if (seen !== undefined) seen.tokens += count;
+      else byKey.set(request.key, { key: request.key, capacity: request.capacity, windowMs: request.windowMs, tokens: count });
+    }
+  }
+  const buckets: BucketRequest[] = [];
+  let several = false;
+  for (const b of byKey.values()) {
+    if (b.tokens > 1) several = true;
+    buckets.push(b.tokens > 1 ? b : { key: b.key, capacity: b.capacity, windowMs: b.windowMs });
+  }
+  return { buckets, several };
+}
+
+/**
+ * Takes the tokens of `count` operations like `ctx`'s — a scan's run of keys about to be
+ * examined — in one `consume` (rule M3: still one token per key, all buckets or none).
+ *
+ * - true: taken, or no limit applies;
+ * - false: nothing taken — a bucket holds fewer tokens, or the store cannot take several at
+ *   once (`supports.tokens`); the caller then takes one per key, so that the key where the
+ *   tokens run out is refused exactly as it would have been;
+ * - a limiter that fails, times out or answers nonsense fails `ctx`'s operation (rejects),
+ *   exactly as that key's own admission would have.
+ */
+export function takeRun(p: Pipeline, ctx: DecisionContext, count: number): boolean | Promise<boolean> {
+  if (p.limitsFor(ctx.operation).length === 0) return true;
+  const store = p.rateLimitStore;
+  if (store.supports?.tokens !== true) return false;
+  let answer: RateLimitDecision | PromiseLike<RateLimitDecision>;
+  try {
+    const { buckets } = bucketsFor(p, ctx[CUSTOM](), [[ctx.operation, count]]);
+    answer = store.consume(buckets, ctx.timestamp);
+  } catch (cause) {
+    return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+  }
+  if (!isThenable(answer)) return granted(p, ctx, answer);
+  return Promise.resolve(p.deadlines.rateLimit.race(answer)).then(
+    (decision) => granted(p, ctx, decision),
+    (cause: unknown) =>
+      cause instanceof StepTimeout
+        ? p.fail(ctx, 'error', ViolationCode.TIMEOUT, cause, undefined, cause.stage)
+        : p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause),
+  );
+}
+
+function granted(p: Pipeline, ctx: DecisionContext, decision: RateLimitDecision): boolean | Promise<never> {
+  if (typeof decision?.allowed !== 'boolean') {
+    return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, new TypeError(`rate-limit store answered ${describe(decision)}`));
+  }
+  return decision.allowed;
+}
