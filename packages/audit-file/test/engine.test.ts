@@ -43,6 +43,26 @@ describe('PolicyEngine with a FileAuditSink', () => {
     expect(await verifyAuditLog(path)).toMatchObject({ ok: true, lastSeq: 4 });
   });
 
+  it('a batch and a nextv scan hand their entries to the file together: a few fsyncs, not one per key (durability always)', async () => {
+    const { path } = tmpLog();
+    const sink = await FileAuditSink.open(path, { durability: 'always' });
+    const policy = new PolicyEngine(new MemoryStore(), { auditSink: sink });
+    const keys = Array.from({ length: 200 }, (_, i) => `users/${String(i).padStart(3, '0')}`);
+    let fsyncs = sink.stats.fsyncs;
+    await policy.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })), { agent_id: 'a1' });
+    expect(sink.stats.fsyncs - fsyncs).toBeLessThanOrEqual(2);
+    fsyncs = sink.stats.fsyncs;
+    const scan = policy.scan({ prefix: 'users/' }, { agent_id: 'a1' });
+    expect(await scan.nextv(200)).toHaveLength(200);
+    // The store is read in chunks (64, 128, ...): entries are committed at most once per chunk.
+    expect(sink.stats.fsyncs - fsyncs).toBeLessThanOrEqual(4);
+    await scan.close();
+    const log = await policy.getAuditLog({ limit: 400 });
+    expect(log.map((e) => [e.operation, e.key])).toEqual([...keys.map((k) => ['write', k]), ...keys.map((k) => ['read', k])]);
+    await sink.close();
+    expect((await verifyAuditLog(path)).ok).toBe(true);
+  });
+
   it('fails the operation with audit_unavailable when the file was removed, and keeps failing', async () => {
     const { path } = tmpLog();
     const sink = await FileAuditSink.open(path);

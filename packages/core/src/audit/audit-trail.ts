@@ -98,6 +98,48 @@ export class AuditTrail {
     }
   }
 
+  /**
+   * Records the outcome of several operations (a batch): every entry is handed to the sink
+   * before any is awaited, so that a sink that commits what it is given together (one fsync
+   * for the appends of a tick) commits them together; then waits for all of them. Fails as
+   * `record` does, with the failure of the first entry in order that failed.
+   */
+  async recordAll(ctxs: readonly PolicyContext[], result: AuditResult): Promise<void> {
+    const pending: Promise<void>[] = [];
+    let thrown: { error: unknown } | undefined;
+    for (let i = 0; i < ctxs.length; i++) {
+      try {
+        const done = this.record(ctxs[i]!, result);
+        if (done !== undefined) {
+          // Awaited below, in order; handled now so that a failure before then is not unhandled.
+          done.then(undefined, ignore);
+          pending.push(done);
+        }
+      } catch (error) {
+        // A synchronous sink failed (closed): no further entry is handed to it.
+        thrown = { error };
+        break;
+      }
+    }
+    // An earlier entry's failure comes first.
+    for (const done of pending) await done;
+    if (thrown !== undefined) throw thrown.error;
+  }
+
+  /** {@link recordAll} for operations that are failing anyway: their own error wins, and every entry is tried. */
+  async recordAllQuietly(ctxs: readonly PolicyContext[], result: AuditResult): Promise<void> {
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < ctxs.length; i++) {
+      try {
+        const done = this.record(ctxs[i]!, result);
+        if (done !== undefined) pending.push(done.then(undefined, ignore));
+      } catch {
+        // The operation already fails with a more specific error.
+      }
+    }
+    await Promise.all(pending);
+  }
+
   async #recordLater(ctx: PolicyContext, entry: AuditEntry, done: PromiseLike<void>): Promise<void> {
     try {
       await done;
@@ -126,3 +168,5 @@ export class AuditTrail {
 function toEntry(ctx: PolicyContext, result: AuditResult): AuditEntry {
   return decisionRecord(ctx, result);
 }
+
+function ignore(): void {}

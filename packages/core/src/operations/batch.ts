@@ -76,7 +76,7 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
     } catch (error) {
       if (error instanceof StepTimeout) return await refuse(p, steps, 'error', ViolationCode.TIMEOUT, { batchId, cause: error, stage: error.stage });
       for (const s of steps) p.failing(s.ctx, 'error', STORAGE_ERROR);
-      for (const s of steps) await p.audit.recordQuietly(s.ctx, 'error');
+      await p.audit.recordAllQuietly(contexts(steps), 'error');
       throw error;
     }
     for (const s of steps) s.o?.enter(STEP_HOOKS);
@@ -92,10 +92,8 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
       }
     }
     for (const s of steps) s.o?.enter(STEP_AUDIT);
-    for (const s of steps) {
-      const audited = p.audit.record(s.ctx, 'allowed');
-      if (audited !== undefined) await audited;
-    }
+    // Handed to the sink together: a sink that commits a tick's entries at once does so once.
+    await p.audit.recordAll(contexts(steps), 'allowed');
     published = true;
     for (const s of steps) if (s.o !== undefined) p.publish(s.o, false, undefined);
   } catch (error) {
@@ -150,7 +148,7 @@ interface Refusal {
  */
 async function refuse(p: Pipeline, steps: readonly Step[], result: AuditResult, code: ViolationCode, r: Refusal): Promise<never> {
   for (const s of steps) p.failing(s.ctx, result);
-  for (const s of steps) await p.audit.recordQuietly(s.ctx, result);
+  await p.audit.recordAllQuietly(contexts(steps), result);
   const s = steps[r.index ?? 0]!;
   const decision = s.ctx[DECISION]();
   const rule = code === ViolationCode.DENIED ? decision.decidedBy : undefined;
@@ -175,7 +173,10 @@ async function refuse(p: Pipeline, steps: readonly Step[], result: AuditResult, 
  */
 async function hookFailed(p: Pipeline, steps: readonly Step[], index: number, batchId: string, error: unknown): Promise<never> {
   for (let i = 0; i < steps.length; i++) if (i !== index) p.failing(steps[i]!.ctx, 'error');
-  for (let i = 0; i < steps.length; i++) if (i !== index) await p.audit.recordQuietly(steps[i]!.ctx, 'error');
+  await p.audit.recordAllQuietly(
+    contexts(steps).filter((_, i) => i !== index),
+    'error',
+  );
   if (!PolicyViolation.isPolicyViolation(error)) throw error;
   throw new PolicyViolation(error.code, error.message, {
     operation: error.operation,
@@ -192,3 +193,6 @@ async function hookFailed(p: Pipeline, steps: readonly Step[], index: number, ba
   });
 }
 
+function contexts(steps: readonly Step[]): DecisionContext[] {
+  return steps.map((s) => s.ctx);
+}

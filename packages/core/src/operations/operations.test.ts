@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { PolicyAction } from '../actions.js';
-import type { BatchOperation, KeyRange, KeyValueStore, RateLimitStore } from '../contracts.js';
+import type { AuditEntry, AuditSink, BatchOperation, KeyRange, KeyValueStore, RateLimitStore } from '../contracts.js';
 import { PolicyViolation, ViolationCode } from '../errors.js';
 import { PolicyEngine } from '../engine.js';
 import { MemoryStore } from '../memory/memory-store.js';
@@ -59,6 +59,37 @@ function countingStore() {
     return it;
   };
   return { store, open };
+}
+
+/**
+ * An asynchronous audit sink that commits what it was handed in one tick together, as the audit
+ * file does with one fsync: records how many appends were waiting at once, and can fail one.
+ */
+function groupSink(failAt?: number) {
+  const entries: AuditEntry[] = [];
+  let waiting: (() => void)[] = [];
+  const stats = { appends: 0, commits: 0, mostTogether: 0 };
+  const sink: AuditSink = {
+    append(entry) {
+      const n = ++stats.appends;
+      if (n === failAt) return Promise.reject(new Error('disk full'));
+      entries.push(entry);
+      return new Promise<void>((resolve) => {
+        if (waiting.length === 0) {
+          setImmediate(() => {
+            stats.commits++;
+            stats.mostTogether = Math.max(stats.mostTogether, waiting.length);
+            const done = waiting;
+            waiting = [];
+            for (const r of done) r();
+          });
+        }
+        waiting.push(resolve);
+      });
+    },
+    query: () => entries.slice(),
+  };
+  return { sink, stats, entries };
 }
 
 describe('policy.scan', () => {
@@ -247,6 +278,58 @@ describe('policy.scan', () => {
       expect(error.code).toBe(ViolationCode.LIMITER_UNAVAILABLE);
       expect(error.key).toBe('k000');
       expect((await policy.getAuditLog()).map((e) => [e.key, e.result])).toEqual([['k000', 'error']]);
+    });
+  });
+
+  describe('with an asynchronous audit sink', () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+
+    it('nextv hands the entries of its keys to the sink together and returns once all are recorded', async () => {
+      const audit = groupSink();
+      const { policy } = await seeded(keys, { auditSink: audit.sink });
+      policy.beforeRead('k*5', () => PolicyAction.DENY);
+      const got = await policy.scan({}).nextv(30);
+      expect(got).toHaveLength(30);
+      // 33 keys examined (k005, k015, k025 withheld), one entry each, committed together: not one commit per key.
+      expect(audit.entries.map((e) => e.key)).toEqual(keys.slice(0, 33));
+      expect(audit.stats.commits).toBe(1);
+      expect(audit.stats.mostTogether).toBe(33);
+    });
+
+    it('for await waits for each key\'s entry before the next key', async () => {
+      const audit = groupSink();
+      const { policy } = await seeded(keys, { auditSink: audit.sink });
+      let n = 0;
+      for await (const _ of policy.scan({})) if (++n === 5) break;
+      expect(audit.stats).toMatchObject({ appends: 5, commits: 5, mostTogether: 1 });
+    });
+
+    it('an entry the sink cannot record: the entries before its key are returned, its failure is thrown next, fail closed', async () => {
+      const audit = groupSink(6); // the entry of k005
+      const { policy } = await seeded(keys, { auditSink: audit.sink });
+      const scan = policy.scan({});
+      const got = await scan.nextv(10);
+      expect(got.map((e) => e.key.toString())).toEqual(keys.slice(0, 5));
+      expect(scan.returned).toBe(5);
+      const error = (await rejection(scan.nextv(10))) as PolicyViolation;
+      expect(error.code).toBe(ViolationCode.AUDIT_UNAVAILABLE);
+      expect(error.key).toBe('k005');
+      expect(await scan.nextv(10).catch((e: unknown) => (e as { code?: string }).code)).toBe('iterator_closed');
+    });
+
+    it('a batch hands every entry to the sink together, and fails closed when one is not recorded', async () => {
+      const audit = groupSink();
+      const { policy } = await seeded([], { auditSink: audit.sink });
+      await policy.batch(keys.map((key) => ({ type: 'put' as const, key, value: 'v' })));
+      expect(audit.stats).toMatchObject({ appends: 40, commits: 1, mostTogether: 40 });
+
+      const failing = groupSink(3);
+      const other = await seeded([], { auditSink: failing.sink });
+      const error = (await rejection(other.policy.batch(keys.slice(0, 5).map((key) => ({ type: 'put' as const, key, value: 'v' }))))) as PolicyViolation;
+      expect(error.code).toBe(ViolationCode.AUDIT_UNAVAILABLE);
+      expect(error.key).toBe('k002');
+      // Every other entry was still handed to the sink.
+      expect(failing.entries.map((e) => e.key)).toEqual(['k000', 'k001', 'k003', 'k004']);
     });
   });
 

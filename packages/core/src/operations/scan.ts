@@ -62,6 +62,13 @@ export class PolicyScan extends BaseKeyValueIterator {
   #paid = 0;
   /** Whether to take tokens per run: false once a run was refused (then one per key). */
   #runs = true;
+  /**
+   * While a call decides keys: the audit appends it has not awaited yet, each with the number of
+   * entries that preceded its key's in the call's answer (#settleAudits).
+   */
+  #audits: { done: Promise<void>; at: number }[] | undefined = undefined;
+  /** Entries in the current call's answer before the key being decided. */
+  #auditAt = 0;
 
   constructor(p: Pipeline, range: KeyRange, custom: ContextMap, signal: AbortSignal | undefined) {
     // The limit counts entries returned, on both paths (next() and for await): enforced here.
@@ -100,24 +107,33 @@ export class PolicyScan extends BaseKeyValueIterator {
     const out: KeyValueEntry[] = [];
     try {
       if (this.#pending !== undefined) throw this.#pending.error;
-      while (out.length < size) {
-        if (this.#returned >= this.#range.limit) break;
-        this.#checkSignal();
-        const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
-        if (entry === undefined) break;
-        const p = this.#p;
-        // The keys this call examines from here at least: one per entry it may still return,
-        // within the chunk in hand. Their tokens are taken together (#read).
-        const run = Math.min(this.#buffer.length - this.#at + 1, size - out.length, this.#range.limit - this.#returned);
-        let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o, run)) : this.#read(entry, undefined, run);
-        if (value instanceof Promise) value = await value;
-        if (value === SKIP) {
-          this.#withheld++;
-          continue;
+      this.#audits = [];
+      try {
+        while (out.length < size) {
+          if (this.#returned >= this.#range.limit) break;
+          this.#checkSignal();
+          const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
+          if (entry === undefined) break;
+          const p = this.#p;
+          // The keys this call examines from here at least: one per entry it may still return,
+          // within the chunk in hand. Their tokens are taken together (#read).
+          const run = Math.min(this.#buffer.length - this.#at + 1, size - out.length, this.#range.limit - this.#returned);
+          this.#auditAt = out.length;
+          let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o, run)) : this.#read(entry, undefined, run);
+          if (value instanceof Promise) value = await value;
+          if (value === SKIP) {
+            this.#withheld++;
+            continue;
+          }
+          this.#returned++;
+          out.push({ key: entry.key, value: this.#range.values ? value : undefined });
         }
-        this.#returned++;
-        out.push({ key: entry.key, value: this.#range.values ? value : undefined });
+      } catch (error) {
+        // An earlier key's failed audit comes first.
+        await this.#settleAudits(out);
+        throw error;
       }
+      await this.#settleAudits(out);
       return out;
     } catch (error) {
       // Fail closed and let go of the store's cursor: nothing more comes out of this scan.
@@ -182,6 +198,28 @@ export class PolicyScan extends BaseKeyValueIterator {
     this.#ahead = undefined;
     if (ahead !== undefined) await ahead.then(ignore, ignore);
     if (store !== undefined) await store.close();
+  }
+
+  /**
+   * Waits for the audit appends of the keys this call decided (handed to the sink one after
+   * another, awaited together: a sink that commits a tick's entries at once, as the audit file
+   * does with one fsync, commits them once). When one failed, the entries from its key on are
+   * not returned — those keys were decided, and may be audited, but are not the caller's — and
+   * its failure is thrown.
+   */
+  async #settleAudits(out: KeyValueEntry[]): Promise<void> {
+    const audits = this.#audits;
+    this.#audits = undefined;
+    if (audits === undefined) return;
+    for (const { done, at } of audits) {
+      try {
+        await done;
+      } catch (error) {
+        this.#returned -= out.length - at;
+        out.length = at;
+        throw error;
+      }
+    }
   }
 
   #checkSignal(): void {
@@ -323,7 +361,15 @@ export class PolicyScan extends BaseKeyValueIterator {
       o.enter(STEP_AUDIT);
     }
     const audited = this.#p.audit.record(ctx, result);
-    return audited === undefined ? value : audited.then(() => value);
+    if (audited === undefined) return value;
+    const audits = this.#audits;
+    if (audits !== undefined && o === undefined) {
+      // Awaited with the others of this call (#settleAudits); handled now so that it is never unhandled.
+      audited.then(undefined, ignore);
+      audits.push({ done: audited, at: this.#auditAt });
+      return value;
+    }
+    return audited.then(() => value);
   }
 }
 
