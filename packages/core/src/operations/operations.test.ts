@@ -244,14 +244,34 @@ describe('policy.scan', () => {
       const limiter = countingLimiter();
       const { policy } = await seeded(keys, { rateLimitStore: limiter.store });
       policy.addRateLimit('read', { maxPerMinute: 5, scope: 'agent_id' }).enableAudit();
+      for (let i = 0; i < 3; i++) await policy.get('k099', { agent_id: 'a' });
       const scan = policy.scan({}, { agent_id: 'a' });
       const got = await scan.nextv(10);
-      expect(got.map((e) => e.key.toString())).toEqual(keys.slice(0, 5));
+      expect(got.map((e) => e.key.toString())).toEqual(['k000', 'k001']);
       const error = (await rejection(scan.nextv(10))) as PolicyViolation;
       expect(error.code).toBe(ViolationCode.RATE_LIMITED);
-      expect(error.key).toBe('k005');
-      expect(limiter.calls).toEqual([[10], [1], [1], [1], [1], [1], [1]]);
-      expect((await policy.getAuditLog()).map((e) => e.result)).toEqual(['allowed', 'allowed', 'allowed', 'allowed', 'allowed', 'rate_limited']);
+      expect(error.key).toBe('k002');
+      // Three gets; a run of 5 (the capacity) refused with 2 left, taking nothing; then one per key.
+      expect(limiter.calls).toEqual([[1], [1], [1], [5], [1], [1], [1]]);
+      expect((await policy.getAuditLog()).map((e) => [e.key, e.result])).toEqual([
+        ['k099', 'allowed'],
+        ['k099', 'allowed'],
+        ['k099', 'allowed'],
+        ['k000', 'allowed'],
+        ['k001', 'allowed'],
+        ['k002', 'rate_limited'],
+      ]);
+    });
+
+    it('never asks a bucket for more tokens than its capacity: a run is cut to the smallest capacity', async () => {
+      const limiter = countingLimiter();
+      const { policy } = await seeded(keys, { rateLimitStore: limiter.store });
+      policy.addRateLimit('read', { maxPerMinute: 10, scope: 'agent_id' }).addRateLimit('all', { maxPerMinute: 1000 });
+      const scan = policy.scan({}, { agent_id: 'a' });
+      expect(await scan.nextv(30)).toHaveLength(10);
+      expect((await rejection(scan.nextv(30))) as PolicyViolation).toMatchObject({ code: ViolationCode.RATE_LIMITED, key: 'k010' });
+      // A run of 10 from both buckets; the next run of 10 is refused (none left), then k010 alone.
+      expect(limiter.calls).toEqual([[10, 10], [10, 10], [1, 1]]);
     });
 
     it('takes one token per key when the store cannot take several, and for await always does', async () => {

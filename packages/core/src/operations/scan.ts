@@ -309,20 +309,19 @@ export class PolicyScan extends BaseKeyValueIterator {
       return this.#before(entry, ctx, o);
     }
     if (run > 1 && this.#runs) {
-      const taken = takeRun(p, ctx, run);
-      if (typeof taken !== 'boolean') return taken.then((t) => this.#ranRun(entry, ctx, o, run, t));
-      return this.#ranRun(entry, ctx, o, run, taken);
+      const paid = takeRun(p, ctx, run);
+      return typeof paid === 'number' ? this.#ranRun(entry, ctx, o, paid) : paid.then((n) => this.#ranRun(entry, ctx, o, n));
     }
     return this.#admitOne(entry, ctx, o);
   }
 
-  /** After a run's consume: its tokens taken (this key's among them), or none (one per key from now on). */
-  #ranRun(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, run: number, taken: boolean): Decided | Promise<Decided> {
-    if (!taken) {
+  /** After a run's consume: `paid` keys' tokens taken (this key's among them), or none (one per key from now on). */
+  #ranRun(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, paid: number): Decided | Promise<Decided> {
+    if (paid === 0) {
       this.#runs = false;
       return this.#admitOne(entry, ctx, o);
     }
-    this.#paid = run - 1;
+    this.#paid = paid - 1;
     return this.#before(entry, ctx, o);
   }
 

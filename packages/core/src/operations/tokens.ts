@@ -35,30 +35,37 @@ export function bucketsFor(p: Pipeline, custom: ContextMap, counts: readonly (re
 }
 
 /**
- * Takes the tokens of `count` operations like `ctx`'s — a scan's run of keys about to be
- * examined — in one `consume` (rule M3: still one token per key, all buckets or none).
+ * Takes the tokens of up to `count` operations like `ctx`'s — a scan's run of keys about to be
+ * examined — in one `consume` (rule M3: still one token per key, all buckets or none). Answers
+ * how many operations it paid for:
  *
- * - true: taken, or no limit applies;
- * - false: nothing taken — a bucket holds fewer tokens, or the store cannot take several at
- *   once (`supports.tokens`); the caller then takes one per key, so that the key where the
+ * - `count` when no limit applies;
+ * - otherwise as many as it took tokens for: `count`, or fewer when a bucket's capacity is
+ *   smaller (more would be refused however full the bucket);
+ * - 0 when it took nothing — a bucket holds fewer tokens, or the store cannot take several at
+ *   once (`supports.tokens`): the caller then takes one per key, so that the key where the
  *   tokens run out is refused exactly as it would have been;
  * - a limiter that fails, times out or answers nonsense fails `ctx`'s operation (rejects),
  *   exactly as that key's own admission would have.
  */
-export function takeRun(p: Pipeline, ctx: DecisionContext, count: number): boolean | Promise<boolean> {
-  if (p.limitsFor(ctx.operation).length === 0) return true;
+export function takeRun(p: Pipeline, ctx: DecisionContext, count: number): number | Promise<number> {
+  const limits = p.limitsFor(ctx.operation);
+  if (limits.length === 0) return count;
   const store = p.rateLimitStore;
-  if (store.supports?.tokens !== true) return false;
+  if (store.supports?.tokens !== true) return 0;
   let answer: RateLimitDecision | PromiseLike<RateLimitDecision>;
+  let n = count;
   try {
-    const { buckets } = bucketsFor(p, ctx[CUSTOM](), [[ctx.operation, count]]);
-    answer = store.consume(buckets, ctx.timestamp);
+    const custom = ctx[CUSTOM]();
+    for (const limit of limits) n = Math.min(n, limit.request(custom).capacity);
+    if (n < 2) return 0;
+    answer = store.consume(bucketsFor(p, custom, [[ctx.operation, n]]).buckets, ctx.timestamp);
   } catch (cause) {
     return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
   }
-  if (!isThenable(answer)) return granted(p, ctx, answer);
+  if (!isThenable(answer)) return granted(p, ctx, answer, n);
   return Promise.resolve(p.deadlines.rateLimit.race(answer)).then(
-    (decision) => granted(p, ctx, decision),
+    (decision) => granted(p, ctx, decision, n),
     (cause: unknown) =>
       cause instanceof StepTimeout
         ? p.fail(ctx, 'error', ViolationCode.TIMEOUT, cause, undefined, cause.stage)
@@ -66,9 +73,9 @@ export function takeRun(p: Pipeline, ctx: DecisionContext, count: number): boole
   );
 }
 
-function granted(p: Pipeline, ctx: DecisionContext, decision: RateLimitDecision): boolean | Promise<never> {
+function granted(p: Pipeline, ctx: DecisionContext, decision: RateLimitDecision, n: number): number | Promise<never> {
   if (typeof decision?.allowed !== 'boolean') {
     return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, new TypeError(`rate-limit store answered ${describe(decision)}`));
   }
-  return decision.allowed;
+  return decision.allowed ? n : 0;
 }
