@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBench } from '../bench/bench.js';
+import { runScanBench } from '../bench/scan.js';
 import { RedisRateLimitStore } from './redis-rate-limit-store.js';
 import { redisAvailability, startRedisServer, type RedisServer } from './testing/index.js';
 
@@ -28,5 +29,15 @@ describe.skipIf(!redis.available)(`benchmark smoke test${redis.reason ? ` (skipp
       expect(mode.policyPut.opsPerSec).toBeGreaterThan(0);
       expect(mode.ratio).toBeGreaterThan(0);
     }
+  });
+
+  it('scans under a Redis read limit: nextv sends one command per run of keys, for await one per key', async () => {
+    const result = await runScanBench({ url: server.url, Store: RedisRateLimitStore, keys: 2000, runs: 1, eachKeys: 20 });
+    // 2,000 keys in runs of at most the chunk in hand (64, 128, ... up to 1,000 entries a call).
+    expect(result.redis.commandsPerKey).toBeGreaterThan(0);
+    expect(result.redis.commandsPerKey).toBeLessThan(0.01);
+    expect(result.memory.commandsPerKey).toBe(0);
+    expect(result.redisEach.commandsPerKey).toBe(1);
+    expect(result.ratio).toBeGreaterThan(0);
   });
 });
