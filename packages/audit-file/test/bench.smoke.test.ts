@@ -17,6 +17,20 @@ it('the benchmark runs every case and prints its ratios (smoke)', () => {
   expect(run.stdout).toContain("best pino / 'none' x64");
 });
 
+it('the engine benchmark commits the entries of a batch and of a nextv call together (smoke)', () => {
+  requireBuilt();
+  const run = spawnSync(process.execPath, [join(PKG_DIR, 'bench', 'engine.mjs'), '--smoke', '--keys', '2000'], { encoding: 'utf8', timeout: 60_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  // One fsync per batch of 1,000 entries; a few per nextv call (one per chunk read), not one per key.
+  for (const name of ['batch of 1,000 puts', 'scan, nextv\\(1000\\)']) {
+    const fsyncs = Number(new RegExp(`${name}\\s+[\\d,]+\\s+[\\d,]+\\s+([\\d.]+)`).exec(run.stdout)?.[1]);
+    expect(fsyncs).toBeGreaterThan(0);
+    expect(fsyncs).toBeLessThan(0.01);
+  }
+  expect(run.stdout).toContain('PASS');
+});
+
 it('the export benchmark exports every entry through the CLI and the API (smoke)', () => {
   requireBuilt();
   const run = spawnSync(process.execPath, [join(PKG_DIR, 'bench', 'export.mjs'), '--smoke', '--entries', '5000'], { encoding: 'utf8', timeout: 60_000 });
