@@ -71,13 +71,13 @@ async function serverScripts(admin: Redis): Promise<number> {
   return total;
 }
 
-interface Counted {
+export interface Counted {
   client: Redis;
   readonly sent: number;
 }
 
 /** Counts the commands `client` sends from now on. */
-function counted(client: Redis): Counted {
+export function counted(client: Redis): Counted {
   let sent = 0;
   const send = client.sendCommand.bind(client);
   client.sendCommand = ((command: never, stream?: never) => {

@@ -7,6 +7,7 @@
 import { MemoryRateLimitStore, MemoryStore, PolicyEngine, type RateLimitStore } from '@sochdb-policy/core';
 import { Redis } from 'ioredis';
 import type { RedisRateLimitStore } from '../src/index.js';
+import { counted } from './bench.js';
 
 export interface ScanBenchOptions {
   url: string;
@@ -51,13 +52,8 @@ export async function runScanBench(options: ScanBenchOptions): Promise<ScanBench
     for (let i = from; i < Math.min(keys, from + 1000); i++) ops.push({ type: 'put' as const, key: Buffer.from(`users/${String(i).padStart(width, '0')}/profile`), value });
     await store.batch(ops);
   }
-  const client = new Redis(url);
-  let sent = 0;
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = ((command: never, stream?: never) => {
-    sent++;
-    return send(command, stream);
-  }) as Redis['sendCommand'];
+  const counter = counted(new Redis(url));
+  const client = counter.client;
   const redis = new Store({ client, keyPrefix: `bench-scan-${process.pid}-${Date.now()}:` });
   const engine = (rateLimitStore: RateLimitStore) =>
     new PolicyEngine(store, { rateLimitStore }).addRateLimit('read', { maxPerMinute: 1_000_000_000, scope: 'agent_id' }).enableAudit();
@@ -72,12 +68,12 @@ export async function runScanBench(options: ScanBenchOptions): Promise<ScanBench
     return seen;
   };
   const timed = async (run: () => Promise<number>, expected: number) => {
-    const before = sent;
+    const before = counter.sent;
     const start = process.hrtime.bigint();
     const seen = await run();
     const ns = Number(process.hrtime.bigint() - start);
     if (seen !== expected) throw new Error(`the scan read ${seen} entries, expected ${expected}`);
-    return { nsPerKey: ns / seen, commandsPerKey: (sent - before) / seen };
+    return { nsPerKey: ns / seen, commandsPerKey: (counter.sent - before) / seen };
   };
   try {
     // Warm up: the script loaded, the code compiled.
