@@ -1,13 +1,27 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
 import { describe, keyText, ownKey, stringKeyText, type BytesLike } from '../bytes.js';
 import { normalizeContext } from '../context.js';
+import type { Decision } from '../hooks/handler.js';
 import type { Pipeline } from './pipeline.js';
+
+/**
+ * Keys whose decision is still pending (an asynchronous hook) at once, at most: the next key's
+ * hooks start while earlier ones wait, so a hook that asks another service costs about one
+ * round trip per this many keys, not per key.
+ */
+export const FILTER_PENDING = 64;
+/** A pending key's place in the answer once its decision is DENY. */
+const DENIED = Symbol('denied');
 
 /**
  * `policy.filterAllowed`: the keys whose `before_read` decision is not DENY, in the order
  * given (the same values the caller passed). No storage, no token, no audit entry, no decision
  * event: it answers a question about the policy, like Rust's `get_denied_ids`. A failing hook
  * fails the whole call closed (`hook_failed`, audited `error` like any hook failure).
+ *
+ * Keys are evaluated in order; a key whose hooks answer with a promise waits in a window of
+ * {@link FILTER_PENDING} while the next keys are evaluated, and the window is settled oldest
+ * first, so the failure reported is that of the first failing key in order.
  */
 export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iterable<K>, context: unknown): Promise<K[]> {
   if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<K>)[Symbol.iterator] !== 'function') {
@@ -18,7 +32,19 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
   // With plain hooks (no rules with conditions, no deny by default) a key no before_read
   // pattern matches is allowed without a context: only its text is needed, to look it up.
   const index = set.plain ? set.index(PolicyTrigger.BEFORE_READ) : undefined;
-  const out: K[] = [];
+  const out: (K | typeof DENIED)[] = [];
+  // Keys whose decision is pending, oldest first: their place in `out` and the decision.
+  const pending: { at: number; decision: Promise<Decision> }[] = [];
+  let oldest = 0;
+  let denied = false;
+  const settleOldest = async (): Promise<void> => {
+    const { at, decision } = pending[oldest]!;
+    pending[oldest++] = undefined!;
+    if ((await decision).action === PolicyAction.DENY) {
+      out[at] = DENIED;
+      denied = true;
+    }
+  };
   let i = 0;
   for (const given of keys) {
     const at = i++;
@@ -35,9 +61,17 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
     }
     key ??= ownKey(given, p.maxKeyBytes, `keys[${at}]`);
     const ctx = p.context('read', key, null, custom, text ?? given, undefined);
-    let decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
-    if (decision instanceof Promise) decision = await decision;
-    if (decision.action !== PolicyAction.DENY) out.push(given);
+    const decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
+    if (decision instanceof Promise) {
+      // Awaited in order below; handled now so that a failure before then is not unhandled.
+      decision.then(undefined, ignore);
+      pending.push({ at: out.length, decision });
+      out.push(given);
+      if (pending.length - oldest >= FILTER_PENDING) await settleOldest();
+    } else if (decision.action !== PolicyAction.DENY) out.push(given);
   }
-  return out;
+  while (oldest < pending.length) await settleOldest();
+  return denied ? (out.filter((k) => k !== DENIED) as K[]) : (out as K[]);
 }
+
+function ignore(): void {}

@@ -7,6 +7,7 @@ import { PolicyEngine } from '../engine.js';
 import { MemoryStore } from '../memory/memory-store.js';
 import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 import { NotSupportedError } from '../storage/supports.js';
+import { FILTER_PENDING } from './filter.js';
 import type { DecisionEvent } from '../events/observation.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -570,6 +571,51 @@ describe('policy.filterAllowed', () => {
     await expect(policy.filterAllowed(['pub/a'])).rejects.toMatchObject({ code: 'hook_failed' });
     await expect(policy.filterAllowed('abc' as never)).rejects.toThrow(/keys must be an iterable/);
     await expect(policy.filterAllowed([''])).rejects.toThrow(/keys\[0\] must not be empty/);
+  });
+});
+
+describe('policy.filterAllowed with asynchronous hooks', () => {
+  const tick = () => new Promise<void>((r) => setImmediate(r));
+
+  it('evaluates the next keys while decisions are pending, at most FILTER_PENDING at once, and answers in order', async () => {
+    const policy = new PolicyEngine(new MemoryStore());
+    let inFlight = 0;
+    let most = 0;
+    policy.beforeRead('doc/*', async (ctx) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await tick();
+      inFlight--;
+      return ctx.keyText.endsWith('7') ? PolicyAction.DENY : PolicyAction.ALLOW;
+    });
+    // Keys no pattern matches are answered at once, between the pending ones.
+    const keys = Array.from({ length: 300 }, (_, i) => (i % 5 === 0 ? `pub/${i}` : `doc/${i}`));
+    const allowed = await policy.filterAllowed(keys);
+    expect(allowed).toEqual(keys.filter((k) => !(k.startsWith('doc/') && k.endsWith('7'))));
+    expect(most).toBe(FILTER_PENDING);
+    expect(inFlight).toBe(0);
+  });
+
+  it('reports the failure of the first failing key in order, whichever failed first in time', async () => {
+    const policy = new PolicyEngine(new MemoryStore()).enableAudit();
+    policy.beforeRead('doc/*', async (ctx) => {
+      if (ctx.keyText === 'doc/3') {
+        await tick();
+        await tick();
+        throw new Error('acl down (late)');
+      }
+      if (ctx.keyText === 'doc/6') throw new Error('acl down (at once)');
+      return PolicyAction.ALLOW;
+    });
+    const error = (await rejection(policy.filterAllowed(['doc/1', 'doc/2', 'doc/3', 'doc/4', 'doc/5', 'doc/6', 'doc/7']))) as PolicyViolation;
+    expect(error.code).toBe(ViolationCode.HOOK_FAILED);
+    expect(error.key).toBe('doc/3');
+    expect((error.cause as Error).message).toBe('acl down (late)');
+    // Each failing hook is audited as any hook failure is.
+    expect((await policy.getAuditLog()).map((e) => [e.key, e.result]).sort()).toEqual([
+      ['doc/3', 'error'],
+      ['doc/6', 'error'],
+    ]);
   });
 });
 
