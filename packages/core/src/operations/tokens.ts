@@ -56,10 +56,14 @@ export function takeRun(p: Pipeline, ctx: DecisionContext, count: number): numbe
   let answer: RateLimitDecision | PromiseLike<RateLimitDecision>;
   let n = count;
   try {
-    const custom = ctx[CUSTOM]();
-    for (const limit of limits) n = Math.min(n, limit.request(custom).capacity);
+    // Each bucket once, with the tokens one key takes from it (more than one when limits share it).
+    const { buckets } = bucketsFor(p, ctx[CUSTOM](), [[ctx.operation, 1]]);
+    for (const b of buckets) n = Math.min(n, Math.floor(b.capacity / (b.tokens ?? 1)));
     if (n < 2) return 0;
-    answer = store.consume(bucketsFor(p, custom, [[ctx.operation, n]]).buckets, ctx.timestamp);
+    answer = store.consume(
+      buckets.map((b) => ({ key: b.key, capacity: b.capacity, windowMs: b.windowMs, tokens: (b.tokens ?? 1) * n })),
+      ctx.timestamp,
+    );
   } catch (cause) {
     return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
   }
