@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyText, keyTextOf, toKey } from './bytes.js';
+import { copyKeys, keyLength, keyText, keyTextOf, ownKey, toKey } from './bytes.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { PolicyAction } from './actions.js';
 import { PolicyEngine } from './engine.js';
@@ -68,6 +68,71 @@ describe('caller bytes whose class lies about their length', () => {
     const fake = Object.create(Uint8Array.prototype) as Uint8Array;
     await expect(policy.put(fake, 'v')).rejects.toThrow(/key must be a Buffer, Uint8Array or string, got an object/);
     await expect(policy.put('k', fake)).rejects.toThrow(/value must be a Buffer, Uint8Array or string, got an object/);
+    expect(store.size).toBe(0);
+  });
+});
+
+describe('keyLength and copyKeys (the keys of a batch, copied together)', () => {
+  const copyAll = (inputs: (string | Uint8Array)[], maxBytes = 64) =>
+    copyKeys(
+      inputs,
+      inputs.map((k, i) => keyLength(k, maxBytes, () => `keys[${i}]`)),
+    );
+
+  it('copies and decodes every key exactly as ownKey and keyTextOf do one key, ASCII or not', () => {
+    const view = new Uint8Array(16).fill(0x21).subarray(3, 9);
+    const cases: (string | Uint8Array)[][] = [
+      ['users/a', Buffer.from('users/b'), view],
+      ['users/ålice', Buffer.from('users/😀'), 'x'],
+      [Buffer.from([0x75, 0xff, 0x2f, 0xc3]), 'system/\ud800x', Buffer.from('a')],
+      ['only/ascii/keys', 'another/one'],
+    ];
+    for (const inputs of cases) {
+      const { keys, texts } = copyAll(inputs);
+      inputs.forEach((input, i) => {
+        const own = ownKey(input, 64);
+        expect(keys[i]).toEqual(own);
+        expect(texts[i]).toBe(keyTextOf(own, input));
+      });
+    }
+  });
+
+  it("the copies are private: changing the caller's bytes afterwards changes neither copy nor text", () => {
+    const a = Buffer.from('users/a');
+    const b = new Uint8Array(Buffer.from('users/b'));
+    const { keys, texts } = copyAll([a, b]);
+    a.fill(0x78);
+    b.fill(0x79);
+    expect(keys.map((k) => k.toString())).toEqual(['users/a', 'users/b']);
+    expect(texts).toEqual(['users/a', 'users/b']);
+  });
+
+  it("measures bytes by the typed array's own length and names the key that fails", () => {
+    expect(keyLength(lyingBytes([1, 2, 3], 64), 64, () => 'k')).toBe(3);
+    expect(() => keyLength(lyingBytes(Array.from({ length: 32 }, () => 0x61), 4), 16, () => 'operations[3].key')).toThrow(
+      /operations\[3\]\.key is 32 bytes long; this engine accepts keys of 1 to 16 bytes/,
+    );
+    expect(() => keyLength('', 16, () => 'operations[0].key')).toThrow(/operations\[0\]\.key must not be empty/);
+    expect(() => keyLength(42, 16, () => 'operations[1].key')).toThrow(/operations\[1\]\.key must be a Buffer, Uint8Array or string, got number 42/);
+    expect(() => keyLength(Object.create(Uint8Array.prototype), 16, () => 'k')).toThrow(/k must be a Buffer, Uint8Array or string, got an object/);
+  });
+
+  it('a batch reports the first bad operation in order, whether its key or its value is bad, and stores nothing', async () => {
+    const store = new MemoryStore();
+    const policy = new PolicyEngine(store, { maxKeyBytes: 8 });
+    await expect(
+      policy.batch([
+        { type: 'put', key: 'ok', value: 'v' },
+        { type: 'put', key: 'ok2', value: 42 as unknown as string },
+        { type: 'put', key: 'much/too/long', value: 'v' },
+      ]),
+    ).rejects.toThrow(/operations\[1\]\.value must be a Buffer/);
+    await expect(
+      policy.batch([
+        { type: 'put', key: 'much/too/long', value: 42 as unknown as string },
+        { type: 'put', key: 'ok', value: 'v' },
+      ]),
+    ).rejects.toThrow(/operations\[0\]\.key is 13 bytes long/);
     expect(store.size).toBe(0);
   });
 });

@@ -1,3 +1,5 @@
+import { isAscii } from 'node:buffer';
+
 /** Bytes as the engine and adapters pass them. */
 export type Bytes = Uint8Array;
 /** What callers may pass as a key or value. */
@@ -70,6 +72,54 @@ export function ownKey(input: unknown, maxBytes: number, name = 'key'): Buffer {
   const key = ownBytes(input, name);
   checkKeyLength(key.length, maxBytes, name);
   return key;
+}
+
+/**
+ * The length in bytes a key will have, with {@link ownKey}'s checks and errors: for a list of
+ * keys checked one by one (in order with their other arguments) and copied together by
+ * {@link copyKeys}. `name` is called only to name an error.
+ */
+export function keyLength(input: unknown, maxBytes: number, name: () => string): number {
+  let length: number;
+  if (typeof input === 'string') length = Buffer.byteLength(input, 'utf8');
+  else if (isBytes(input)) length = byteLengthOf(input);
+  else throw new TypeError(`${name()} must be a Buffer, Uint8Array or string, got ${describe(input)}`);
+  checkKeyLength(length, maxBytes, name);
+  return length;
+}
+
+/**
+ * Private copies of keys that passed {@link keyLength} (`lengths[i]` is key `i`'s), made as
+ * {@link ownKey} makes them, and their texts as {@link keyTextOf} makes them. The copies share
+ * one allocation, and when every key is ASCII their texts are cut from one decoding of all of
+ * them instead of one per key.
+ */
+export function copyKeys(inputs: readonly (string | Uint8Array)[], lengths: readonly number[]): { keys: Buffer[]; texts: string[] } {
+  const n = inputs.length;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += lengths[i]!;
+  const slab = Buffer.allocUnsafe(total);
+  const keys = new Array<Buffer>(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const input = inputs[i]!;
+    const end = at + lengths[i]!;
+    // A string is encoded exactly as Buffer.from encodes it (a lone surrogate as U+FFFD, counted so by keyLength).
+    if (typeof input === 'string') slab.write(input, at, 'utf8');
+    else slab.set(input, at);
+    keys[i] = slab.subarray(at, end);
+    at = end;
+  }
+  const texts = new Array<string>(n);
+  if (isAscii(slab)) {
+    // One byte, one character: each key's text is its run of the whole.
+    const all = slab.toString('latin1');
+    at = 0;
+    for (let i = 0; i < n; i++) texts[i] = all.slice(at, (at += lengths[i]!));
+  } else {
+    for (let i = 0; i < n; i++) texts[i] = keyTextOf(keys[i]!, inputs[i]);
+  }
+  return { keys, texts };
 }
 
 /** Throws unless a key of `length` bytes is 1 to `maxBytes` long; `name` is made only for the error. */

@@ -169,7 +169,7 @@ export class PolicyEngine {
       observed: (operation, run) => this.#observed(operation, run),
       observation: (operation) => new Observation({ operation, decision: undefined }),
       publish: (o, failed, error) => this.#publish(o, failed, error),
-      context: (operation, key, value, custom, given, o) => this.#contextOf(operation, key, value, custom, given, o),
+      context: (operation, key, keyText, value, custom, timestamp, o) => this.#contextOf(operation, key, keyText, value, custom, timestamp, o),
       admit: (ctx) => this.#admit(ctx),
       evaluate: (trigger, ctx, set) => this.#evaluate(trigger, ctx, set),
       failing: (ctx, result, code) => this.#failing(ctx, result, code),
@@ -628,12 +628,12 @@ export class PolicyEngine {
   // ---- pipeline steps --------------------------------------------------------------------
 
   #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike, o: Observation | undefined): DecisionContext {
-    return this.#contextOf(operation, key, value, normalizeContext(context), given, o);
+    return this.#contextOf(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock(), o);
   }
 
-  #contextOf(operation: Operation, key: Buffer, value: Buffer | null, custom: ContextMap, given: unknown, o: Observation | undefined): DecisionContext {
+  #contextOf(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number, o: Observation | undefined): DecisionContext {
     // Applied rules are collected only when an audit entry or a decision event will carry them.
-    const ctx = new DecisionContext(operation, key, keyTextOf(key, given), value, custom, this.#clock(), this.#audit.enabled || o !== undefined, o);
+    const ctx = new DecisionContext(operation, key, keyText, value, custom, timestamp, this.#audit.enabled || o !== undefined, o);
     if (o !== undefined) {
       o.ctx = ctx;
       o.enter(STEP_RATE_LIMIT);

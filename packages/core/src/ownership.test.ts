@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PolicyAction } from './actions.js';
-import type { KeyValueStore } from './contracts.js';
+import type { BatchOperation, KeyValueStore } from './contracts.js';
 import { PolicyEngine } from './engine.js';
 import { ViolationCode } from './errors.js';
 import { MemoryStore } from './memory/memory-store.js';
@@ -64,6 +64,18 @@ function callerBytes(text: string, asView: boolean): Buffer | Uint8Array {
 /** Rewrites `view` in place to hold `text` (same length). */
 function overwrite(view: Uint8Array, text: string): void {
   view.set(Buffer.from(text));
+}
+
+/** {@link DeferredStore} with an atomic batch, applied a turn of the event loop later. */
+class DeferredBatchStore extends DeferredStore {
+  readonly supports = { batch: true };
+  async batch(operations: readonly BatchOperation[]): Promise<void> {
+    await new Promise(setImmediate);
+    for (const op of operations) {
+      if (op.type === 'put') this.data.set(op.key.toString('latin1'), Buffer.from(op.value));
+      else this.data.delete(op.key.toString('latin1'));
+    }
+  }
 }
 
 const asyncHook = fc.boolean();
@@ -219,5 +231,41 @@ describe('hooks cannot change bytes behind the engine (issue 10.1, 10.14)', () =
     });
     await policy.put('k', 'raw');
     expect(store.text('k')).toBe('clean');
+  });
+
+  it('batch: keys (ASCII or not, bytes or text) and values changed after the call are stored, hooked and audited as they were at the call', async () => {
+    const name = fc.array(fc.constantFrom('a', 'b', 'é', '😀'), { minLength: 1, maxLength: 4 }).map((chars) => chars.join(''));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(name, fc.constantFrom('buffer', 'view', 'string')), { minLength: 1, maxLength: 12 }), fc.constantFrom(...timings), asyncHook, async (ops, timing, slowHook) => {
+        const store = new DeferredBatchStore();
+        const policy = new PolicyEngine(store).enableAudit();
+        const seen: string[] = [];
+        policy.beforeWrite('**', async (ctx) => {
+          seen.push(`${ctx.keyText}=${ctx.value!.toString()}`);
+          if (slowHook) await new Promise(setImmediate);
+          return PolicyAction.ALLOW;
+        });
+        policy.beforeWrite('system/*', () => PolicyAction.DENY);
+        const harmless = ops.map(([n], i) => `usersx/${n}${i}`);
+        const keys = ops.map(([, form], i) => (form === 'string' ? harmless[i]! : callerBytes(harmless[i]!, form === 'view')));
+        const values = ops.map((_, i) => callerBytes(`good${i % 10}`, i % 2 === 0));
+        const result = await changeWhilePending(
+          policy.batch(keys.map((key, i) => ({ type: 'put' as const, key, value: values[i]! }))),
+          timing,
+          () => {
+            keys.forEach((key, i) => {
+              if (typeof key !== 'string') overwrite(key, `system/${harmless[i]!.slice('usersx/'.length)}`);
+            });
+            values.forEach((value) => overwrite(value, 'evil0'));
+          },
+        );
+        expect(result.status).toBe('fulfilled');
+        expect([...store.data.keys()].map((k) => Buffer.from(k, 'latin1').toString()).sort()).toEqual([...harmless].sort());
+        harmless.forEach((key, i) => expect(store.text(key)).toBe(`good${i % 10}`));
+        expect(seen).toEqual(harmless.map((key, i) => `${key}=good${i % 10}`));
+        expect((await policy.getAuditLog()).map((e) => e.key)).toEqual(harmless);
+      }),
+      { numRuns: 120 },
+    );
   });
 });

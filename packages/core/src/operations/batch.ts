@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger, type Operation } from '../actions.js';
-import { describe, ownBytes, ownKey, type BytesLike } from '../bytes.js';
+import { copyKeys, describe, keyLength, ownBytes, type BytesLike } from '../bytes.js';
 import type { AuditResult, BatchOperation, RateLimitDecision } from '../contracts.js';
 import { CUSTOM, normalizeContext, SET_VALUE } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
@@ -35,21 +35,33 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
   const custom = normalizeContext(context);
   const set = p.rules();
   const observing = p.observing();
-  const batchId = newDecisionId(p.clock());
+  // One time for the whole batch: every operation's context, audit entry and limit share it.
+  const timestamp = p.clock();
+  const batchId = newDecisionId(timestamp);
   // Private copies of every key and value first: what the hooks approve is what is stored.
-  const steps: Step[] = new Array(operations.length);
-  for (let i = 0; i < operations.length; i++) {
+  // Every operation is checked, in order, before any key is copied; the keys are copied together.
+  const n = operations.length;
+  const given: (string | Uint8Array)[] = new Array(n);
+  const lengths: number[] = new Array(n);
+  const values: (Buffer | null)[] = new Array(n);
+  for (let i = 0; i < n; i++) {
     const op: unknown = operations[i];
     if (op === null || typeof op !== 'object') throw new TypeError(`operations[${i}] must be an object, got ${describe(op)}`);
     const { type, key, value } = op as Record<string, unknown>;
     if (type !== 'put' && type !== 'del') throw new TypeError(`operations[${i}].type must be 'put' or 'del', got ${describe(type)}`);
-    const k = ownKey(key, p.maxKeyBytes, `operations[${i}].key`);
-    const v = type === 'put' ? ownBytes(value, `operations[${i}].value`) : null;
-    const operation: Operation = type === 'put' ? 'write' : 'delete';
+    lengths[i] = keyLength(key, p.maxKeyBytes, () => `operations[${i}].key`);
+    given[i] = key as string | Uint8Array;
+    values[i] = type === 'put' ? ownBytes(value, `operations[${i}].value`) : null;
+  }
+  const { keys, texts } = copyKeys(given, lengths);
+  const steps: Step[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    const operation: Operation = v !== null ? 'write' : 'delete';
     const o = observing ? p.observation(operation) : undefined;
-    const ctx = p.context(operation, k, v, custom, key, o);
+    const ctx = p.context(operation, keys[i]!, texts[i]!, v, custom, timestamp, o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = batchId;
-    steps[i] = { operation, key: k, value: v, ctx, o };
+    steps[i] = { operation, key: keys[i]!, value: v, ctx, o };
   }
   if (steps.length === 0) return;
   let published = false;

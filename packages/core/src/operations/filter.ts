@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
-import { describe, keyText, ownKey, stringKeyText, type BytesLike } from '../bytes.js';
+import { describe, keyText, keyTextOf, ownKey, stringKeyText, type BytesLike } from '../bytes.js';
 import { normalizeContext } from '../context.js';
 import type { Decision } from '../hooks/handler.js';
 import type { Pipeline } from './pipeline.js';
@@ -60,7 +60,7 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
       }
     }
     key ??= ownKey(given, p.maxKeyBytes, `keys[${at}]`);
-    const ctx = p.context('read', key, null, custom, text ?? given, undefined);
+    const ctx = p.context('read', key, text ?? keyTextOf(key, given), null, custom, p.clock(), undefined);
     const decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     if (decision instanceof Promise) {
       // Awaited in order below; handled now so that a failure before then is not unhandled.

@@ -34,8 +34,11 @@ export interface Pipeline {
   /** A new observation for an operation whose event the caller publishes itself. */
   observation(operation: Operation): Observation;
   publish(o: Observation, failed: boolean, error: unknown): void;
-  /** The decision context of one key; `custom` is already normalized. */
-  context(operation: Operation, key: Buffer, value: Buffer | null, custom: ContextMap, given: unknown, o: Observation | undefined): DecisionContext;
+  /**
+   * The decision context of one key: `keyText` is `key`'s text (`keyTextOf` in bytes.ts), `custom`
+   * is already normalized, `timestamp` is the engine's clock for the operation.
+   */
+  context(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number, o: Observation | undefined): DecisionContext;
   /** Rate limits for one operation: one token from each applicable bucket (throws `rate_limited`). */
   admit(ctx: DecisionContext): Promise<void> | undefined;
   evaluate(trigger: PolicyTrigger, ctx: DecisionContext, set: RuleSet): Decision | Promise<Decision>;

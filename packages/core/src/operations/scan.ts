@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
-import { describe } from '../bytes.js';
+import { describe, keyText } from '../bytes.js';
 import type { AuditResult, KeyRange, KeyValueEntry, KeyValueIterator } from '../contracts.js';
 import { SET_VALUE, type ContextMap } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
@@ -302,7 +302,7 @@ export class PolicyScan extends BaseKeyValueIterator {
   #read(entry: KeyValueEntry, o: Observation | undefined, run: number): Decided | Promise<Decided> {
     const p = this.#p;
     const key = entry.key;
-    const ctx = p.context('read', key, null, this.#custom, key, o);
+    const ctx = p.context('read', key, keyText(key), null, this.#custom, p.clock(), o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
     if (this.#paid > 0) {
       this.#paid--;
