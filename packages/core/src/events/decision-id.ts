@@ -21,7 +21,7 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1');
 /**
  * The parts of a decision id, drawn when the decision is made and turned into text only when
  * something reads it: `ms` (48-bit Unix milliseconds), `counter` (12 bits), `hi` (the variant
- * byte and 3 random bytes), `lo` (4 random bytes).
+ * byte and 3 random bytes), `lo` (4 random bytes); `hi` and `lo` as signed 32-bit integers.
  */
 export interface DecisionIdParts {
   ms: number;
@@ -46,9 +46,11 @@ export function nextDecisionId(now: number, out: DecisionIdParts): void {
   }
   out.ms = lastMs;
   out.counter = counter;
-  // Variant bits 10, then 62 random bits.
-  out.hi = (((0x80 | (POOL[poolAt]! & 0x3f)) << 24) | (POOL[poolAt + 1]! << 16) | (POOL[poolAt + 2]! << 8) | POOL[poolAt + 3]!) >>> 0;
-  out.lo = POOL.readUInt32BE(poolAt + 4);
+  // Variant bits 10, then 62 random bits. Kept as signed 32-bit integers (formatDecisionId reads
+  // their bits): V8 holds those in the object itself, where an unsigned one past 2^31 (every
+  // `hi`, with its variant bit) would be a heap number of its own per decision.
+  out.hi = ((0x80 | (POOL[poolAt]! & 0x3f)) << 24) | (POOL[poolAt + 1]! << 16) | (POOL[poolAt + 2]! << 8) | POOL[poolAt + 3]!;
+  out.lo = POOL.readInt32BE(poolAt + 4);
   poolAt += 8;
 }
 

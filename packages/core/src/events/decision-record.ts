@@ -1,6 +1,6 @@
 import type { Operation, PolicyAction } from '../actions.js';
 import type { AuditEntry, AuditResult } from '../contracts.js';
-import { PolicyContext, type ContextMap } from '../context.js';
+import { PolicyContext, UNBOXED, type ContextMap } from '../context.js';
 import type { Rule, RuleRef } from '../rules/rule.js';
 import { formatDecisionId, nextDecisionId, type DecisionIdParts } from './decision-id.js';
 import { AppliedRules } from './applied-rules.js';
@@ -30,16 +30,17 @@ export class DecisionState implements DecisionIdParts {
   shadow: ShadowHit | undefined = undefined;
   /** The id shared by the entries of one batch or scan. */
   batchId: string | undefined = undefined;
-  // The decision id's parts (./decision-id.ts), drawn on first use; ms -1 until then.
-  ms = -1;
+  // The decision id's parts (./decision-id.ts), drawn on first use; ms -1 until then. `ms` and
+  // `timestamp` hold references (UNBOXED), shared with the context and the id generator.
+  ms: number = UNBOXED;
   counter = 0;
   hi = 0;
   lo = 0;
+  readonly timestamp: number = UNBOXED;
 
-  constructor(
-    readonly timestamp: number,
-    collect: boolean,
-  ) {
+  constructor(timestamp: number, collect: boolean) {
+    this.ms = -1;
+    this.timestamp = timestamp;
     this.appliedRules = collect ? AppliedRules.NONE : undefined;
   }
 

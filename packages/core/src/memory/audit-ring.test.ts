@@ -129,7 +129,10 @@ describe('decision id parts', () => {
     const id = formatDecisionId(parts.ms, parts.counter, parts.hi, parts.lo);
     expect(isDecisionId(id)).toBe(true);
     expect(decisionIdTime(id)).toBe(NOW + 5_000);
-    expect(id.slice(19, 23) + id.slice(24)).toBe((parts.hi.toString(16).padStart(8, '0') + parts.lo.toString(16).padStart(8, '0')));
+    // hi and lo are signed 32-bit integers (kept unboxed); the id shows their bits.
+    const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+    expect(Number.isInteger(parts.hi) && parts.hi < 0).toBe(true); // the variant bit is the sign bit
+    expect(id.slice(19, 23) + id.slice(24)).toBe(hex(parts.hi) + hex(parts.lo));
     const next = newDecisionId(NOW + 5_000);
     expect(next > id).toBe(true);
   });

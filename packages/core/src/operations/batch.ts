@@ -15,13 +15,17 @@ import { bucketsFor } from './tokens.js';
 /** One operation of `policy.batch`: keys and values as bytes or text, like `put` and `delete`. */
 export type PolicyBatchOperation = { type: 'put'; key: BytesLike; value: BytesLike } | { type: 'del'; key: BytesLike };
 
-interface Step {
-  readonly operation: Operation;
-  readonly key: Buffer;
-  /** What is written: the private copy, or a before_write MODIFY's replacement. */
-  value: Buffer | null;
-  readonly ctx: DecisionContext;
-  readonly o: Observation | undefined;
+/**
+ * The batch's operations, column by column (no object per operation): operation `i` is a write
+ * when `values[i]` is not null.
+ */
+interface Steps {
+  readonly keys: readonly Buffer[];
+  /** What is written: the private copy, or a before_write MODIFY's replacement; null for a delete. */
+  readonly values: (Buffer | null)[];
+  readonly ctxs: readonly DecisionContext[];
+  /** Each operation's observation, when someone receives decision events. */
+  readonly os: readonly Observation[] | undefined;
 }
 
 /**
@@ -53,75 +57,80 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
     given[i] = key as string | Uint8Array;
     values[i] = type === 'put' ? ownBytes(value, `operations[${i}].value`) : null;
   }
+  if (n === 0) return;
   const { keys, texts } = copyKeys(given, lengths);
-  const steps: Step[] = new Array(n);
+  const ctxs: DecisionContext[] = new Array(n);
+  const os: Observation[] | undefined = observing ? new Array(n) : undefined;
+  const recorded = observing || p.audit.enabled;
   for (let i = 0; i < n; i++) {
-    const v = values[i]!;
-    const operation: Operation = v !== null ? 'write' : 'delete';
-    const o = observing ? p.observation(operation) : undefined;
-    const ctx = p.context(operation, keys[i]!, texts[i]!, v, custom, timestamp, o);
-    if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = batchId;
-    steps[i] = { operation, key: keys[i]!, value: v, ctx, o };
+    const operation: Operation = values[i] !== null ? 'write' : 'delete';
+    const o = os !== undefined ? (os[i] = p.observation(operation)) : undefined;
+    const ctx = (ctxs[i] = p.context(operation, keys[i]!, texts[i]!, values[i]!, custom, timestamp, o));
+    if (recorded) ctx[DECISION]().batchId = batchId;
   }
-  if (steps.length === 0) return;
+  const steps: Steps = { keys, values, ctxs, os };
   let published = false;
   try {
     await admitAll(p, steps, batchId);
-    for (const s of steps) s.o?.enter(STEP_HOOKS);
-    for (let i = 0; i < steps.length; i++) {
-      const s = steps[i]!;
-      const trigger = s.operation === 'write' ? PolicyTrigger.BEFORE_WRITE : PolicyTrigger.BEFORE_DELETE;
+    if (os !== undefined) for (const o of os) o.enter(STEP_HOOKS);
+    for (let i = 0; i < n; i++) {
+      const write = values[i] !== null;
       let decision;
       try {
-        decision = p.evaluate(trigger, s.ctx, set);
+        decision = p.evaluate(write ? PolicyTrigger.BEFORE_WRITE : PolicyTrigger.BEFORE_DELETE, ctxs[i]!, set);
         if (decision instanceof Promise) decision = await decision;
       } catch (error) {
         return await hookFailed(p, steps, i, batchId, error);
       }
       if (decision.action === PolicyAction.DENY) return await refuse(p, steps, 'denied', ViolationCode.DENIED, { index: i, batchId });
-      if (decision.action === PolicyAction.MODIFY && s.operation === 'write' && decision.value !== undefined) s.value = decision.value;
+      if (decision.action === PolicyAction.MODIFY && write && decision.value !== undefined) values[i] = decision.value;
     }
-    const writes: BatchOperation[] = steps.map((s) => (s.operation === 'write' ? { type: 'put', key: s.key, value: s.value! } : { type: 'del', key: s.key }));
-    for (const s of steps) s.o?.enter(STEP_STORAGE);
+    const writes: BatchOperation[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const value = values[i]!;
+      writes[i] = value !== null ? { type: 'put', key: keys[i]!, value } : { type: 'del', key: keys[i]! };
+    }
+    if (os !== undefined) for (const o of os) o.enter(STEP_STORAGE);
     try {
       await p.deadlines.storage.race(p.db.batch!(writes));
     } catch (error) {
       if (error instanceof StepTimeout) return await refuse(p, steps, 'error', ViolationCode.TIMEOUT, { batchId, cause: error, stage: error.stage });
-      for (const s of steps) p.failing(s.ctx, 'error', STORAGE_ERROR);
-      await p.audit.recordAllQuietly(contexts(steps), 'error');
+      for (const ctx of ctxs) p.failing(ctx, 'error', STORAGE_ERROR);
+      await p.audit.recordAllQuietly(ctxs, 'error');
       throw error;
     }
-    for (const s of steps) s.o?.enter(STEP_HOOKS);
-    for (let i = 0; i < steps.length; i++) {
-      const s = steps[i]!;
-      if (s.operation === 'write') s.ctx[SET_VALUE](s.value);
-      const trigger = s.operation === 'write' ? PolicyTrigger.AFTER_WRITE : PolicyTrigger.AFTER_DELETE;
+    if (os !== undefined) for (const o of os) o.enter(STEP_HOOKS);
+    for (let i = 0; i < n; i++) {
+      const ctx = ctxs[i]!;
+      const value = values[i]!;
+      if (value !== null) ctx[SET_VALUE](value);
       try {
-        const after = p.evaluate(trigger, s.ctx, set);
+        const after = p.evaluate(value !== null ? PolicyTrigger.AFTER_WRITE : PolicyTrigger.AFTER_DELETE, ctx, set);
         if (after instanceof Promise) await after;
       } catch (error) {
         return await hookFailed(p, steps, i, batchId, error);
       }
     }
-    for (const s of steps) s.o?.enter(STEP_AUDIT);
+    if (os !== undefined) for (const o of os) o.enter(STEP_AUDIT);
     // Handed to the sink together: a sink that commits a tick's entries at once does so once.
-    await p.audit.recordAll(contexts(steps), 'allowed');
+    await p.audit.recordAll(ctxs, 'allowed');
     published = true;
-    for (const s of steps) if (s.o !== undefined) p.publish(s.o, false, undefined);
+    if (os !== undefined) for (const o of os) p.publish(o, false, undefined);
   } catch (error) {
-    if (!published) for (const s of steps) if (s.o !== undefined) p.publish(s.o, true, error);
+    if (!published && os !== undefined) for (const o of os) p.publish(o, true, error);
     throw error;
   }
 }
 
 /** Rule R7 across the batch: every applicable bucket, as many tokens as operations it applies to, in one call. */
-async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): Promise<void> {
+async function admitAll(p: Pipeline, steps: Steps, batchId: string): Promise<void> {
   // One context for the whole batch: every write takes from the same buckets, every delete too.
   let writes = 0;
-  for (const s of steps) if (s.operation === 'write') writes++;
-  const { buckets, several } = bucketsFor(p, steps[0]!.ctx[CUSTOM](), [
+  for (const value of steps.values) if (value !== null) writes++;
+  const first = steps.ctxs[0]!;
+  const { buckets, several } = bucketsFor(p, first[CUSTOM](), [
     ['write', writes],
-    ['delete', steps.length - writes],
+    ['delete', steps.values.length - writes],
   ]);
   if (buckets.length === 0) return;
   const store = p.rateLimitStore;
@@ -130,7 +139,7 @@ async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): P
     if (several && store.supports?.tokens !== true) {
       throw new TypeError('this batch takes several tokens from one bucket, and the rate-limit store does not declare supports.tokens');
     }
-    const answer = store.consume(buckets, steps[0]!.ctx.timestamp);
+    const answer = store.consume(buckets, first.timestamp);
     decision = isThenable(answer) ? await p.deadlines.rateLimit.race(answer) : answer;
   } catch (cause) {
     if (cause instanceof StepTimeout) return refuse(p, steps, 'error', ViolationCode.TIMEOUT, { batchId, cause, stage: cause.stage });
@@ -140,7 +149,7 @@ async function admitAll(p: Pipeline, steps: readonly Step[], batchId: string): P
     return refuse(p, steps, 'error', ViolationCode.LIMITER_UNAVAILABLE, { batchId, cause: new TypeError(`rate-limit store answered ${describe(decision)}`) });
   }
   if (!decision.allowed) {
-    for (const s of steps) if (s.o !== undefined) s.o.rateLimit = decision;
+    if (steps.os !== undefined) for (const o of steps.os) o.rateLimit = decision;
     return refuse(p, steps, 'rate_limited', ViolationCode.RATE_LIMITED, { batchId, retryAfterMs: decision.retryAfterMs });
   }
 }
@@ -158,15 +167,15 @@ interface Refusal {
  * Nothing was stored (or, for a storage timeout, whether it was is unknown): one audit entry
  * per operation with the batch's result, then a violation naming the refused operation.
  */
-async function refuse(p: Pipeline, steps: readonly Step[], result: AuditResult, code: ViolationCode, r: Refusal): Promise<never> {
-  for (const s of steps) p.failing(s.ctx, result);
-  await p.audit.recordAllQuietly(contexts(steps), result);
-  const s = steps[r.index ?? 0]!;
-  const decision = s.ctx[DECISION]();
+async function refuse(p: Pipeline, steps: Steps, result: AuditResult, code: ViolationCode, r: Refusal): Promise<never> {
+  for (const ctx of steps.ctxs) p.failing(ctx, result);
+  await p.audit.recordAllQuietly(steps.ctxs, result);
+  const ctx = steps.ctxs[r.index ?? 0]!;
+  const decision = ctx[DECISION]();
   const rule = code === ViolationCode.DENIED ? decision.decidedBy : undefined;
-  throw new PolicyViolation(code, violationMessage(code, s.operation), {
-    operation: s.operation,
-    key: s.ctx.keyText,
+  throw new PolicyViolation(code, violationMessage(code, ctx.operation), {
+    operation: ctx.operation,
+    key: ctx.keyText,
     cause: r.cause,
     retryAfterMs: r.retryAfterMs,
     stage: r.stage,
@@ -183,12 +192,10 @@ async function refuse(p: Pipeline, steps: readonly Step[], result: AuditResult, 
  * A hook of operation `index` failed: the engine already audited that operation `error`; the
  * others get an `error` entry too, and the violation names the operation.
  */
-async function hookFailed(p: Pipeline, steps: readonly Step[], index: number, batchId: string, error: unknown): Promise<never> {
-  for (let i = 0; i < steps.length; i++) if (i !== index) p.failing(steps[i]!.ctx, 'error');
-  await p.audit.recordAllQuietly(
-    contexts(steps).filter((_, i) => i !== index),
-    'error',
-  );
+async function hookFailed(p: Pipeline, steps: Steps, index: number, batchId: string, error: unknown): Promise<never> {
+  const others = steps.ctxs.filter((_, i) => i !== index);
+  for (const ctx of others) p.failing(ctx, 'error');
+  await p.audit.recordAllQuietly(others, 'error');
   if (!PolicyViolation.isPolicyViolation(error)) throw error;
   throw new PolicyViolation(error.code, error.message, {
     operation: error.operation,
@@ -203,8 +210,4 @@ async function hookFailed(p: Pipeline, steps: readonly Step[], index: number, ba
     index,
     batchId,
   });
-}
-
-function contexts(steps: readonly Step[]): DecisionContext[] {
-  return steps.map((s) => s.ctx);
 }
