@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyKeys, keyLength, keyText, keyTextOf, ownKey, toKey } from './bytes.js';
+import { copyKeys, keyLength, keyText, keyTextOf, keyTexts, ownKey, toKey } from './bytes.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { PolicyAction } from './actions.js';
 import { PolicyEngine } from './engine.js';
@@ -134,5 +134,29 @@ describe('keyLength and copyKeys (the keys of a batch, copied together)', () => 
       ]),
     ).rejects.toThrow(/operations\[0\]\.key is 13 bytes long/);
     expect(store.size).toBe(0);
+  });
+});
+
+describe('keyTexts (a chunk of stored keys, decoded together)', () => {
+  it('gives each key the text keyText gives it, whether the chunk is all ASCII or not', () => {
+    const chunks: Uint8Array[][] = [
+      [Buffer.from('users/0001/profile'), Buffer.from('users/0002/profile'), Buffer.from('a')],
+      [Buffer.from('users/ålice'), Buffer.from('users/bob')],
+      [Buffer.from([0x75, 0x2f, 0xff]), Buffer.from('x/y'), new Uint8Array([0x7a, 0xc3])],
+      [new Uint8Array(Buffer.from('view/one')).subarray(5), Buffer.from('plain')],
+      [],
+    ];
+    for (const keys of chunks) expect(keyTexts(keys)).toEqual(keys.map((k) => keyText(k)));
+  });
+
+  it('policy.scan matches and audits non-ASCII keys by their text', async () => {
+    const store = new MemoryStore();
+    for (const k of ['docs/ålice', 'docs/bob', 'docs/😀', 'docs/carol']) await store.put(Buffer.from(k), Buffer.from('v'));
+    const policy = new PolicyEngine(store).enableAudit();
+    policy.beforeRead('docs/b*', () => PolicyAction.DENY);
+    const keys: string[] = [];
+    for await (const { key } of policy.scan({ prefix: 'docs/' })) keys.push(key.toString());
+    expect(keys).toEqual(['docs/carol', 'docs/ålice', 'docs/😀']);
+    expect((await policy.getAuditLog()).map((e) => `${e.key}:${e.result}`)).toEqual(['docs/bob:denied', 'docs/carol:allowed', 'docs/ålice:allowed', 'docs/😀:allowed']);
   });
 });

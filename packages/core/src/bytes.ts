@@ -122,6 +122,38 @@ export function copyKeys(inputs: readonly (string | Uint8Array)[], lengths: read
   return { keys, texts };
 }
 
+/**
+ * {@link keyText} of each of `keys` (a chunk of keys read from a store): when they are all
+ * ASCII, cut from one decoding of all of them instead of one per key.
+ */
+export function keyTexts(keys: readonly Uint8Array[]): string[] {
+  const n = keys.length;
+  const texts = new Array<string>(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const key = keys[i];
+    // Anything but real bytes is decoded (and refused) one by one, as keyText does.
+    if (!isBytes(key)) return perKey(keys, texts);
+    total += byteLengthOf(key);
+  }
+  const slab = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    slab.set(keys[i]!, at);
+    at += byteLengthOf(keys[i]!);
+  }
+  if (!isAscii(slab)) return perKey(keys, texts);
+  const all = slab.toString('latin1');
+  at = 0;
+  for (let i = 0; i < n; i++) texts[i] = all.slice(at, (at += byteLengthOf(keys[i]!)));
+  return texts;
+}
+
+function perKey(keys: readonly Uint8Array[], texts: string[]): string[] {
+  for (let i = 0; i < keys.length; i++) texts[i] = keyText(keys[i]!);
+  return texts;
+}
+
 /** Throws unless a key of `length` bytes is 1 to `maxBytes` long; `name` is made only for the error. */
 function checkKeyLength(length: number, maxBytes: number, name: string | (() => string)): void {
   if (length > 0 && length <= maxBytes) return;

@@ -1,5 +1,5 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
-import { describe, keyText } from '../bytes.js';
+import { describe, keyTexts } from '../bytes.js';
 import type { AuditResult, KeyRange, KeyValueEntry, KeyValueIterator } from '../contracts.js';
 import { SET_VALUE, type ContextMap } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
@@ -46,6 +46,8 @@ export class PolicyScan extends BaseKeyValueIterator {
   readonly batchId: string;
   #store: KeyValueIterator | undefined;
   #buffer: KeyValueEntry[] = [];
+  /** The texts of the keys in #buffer (decoded together, ../bytes.ts keyTexts). */
+  #texts: string[] = [];
   #at = 0;
   #chunk = FIRST_CHUNK;
   /** The store's next chunk, asked for while the current one is decided. */
@@ -119,7 +121,8 @@ export class PolicyScan extends BaseKeyValueIterator {
           // within the chunk in hand. Their tokens are taken together (#read).
           const run = Math.min(this.#buffer.length - this.#at + 1, size - out.length, this.#range.limit - this.#returned);
           this.#auditAt = out.length;
-          let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, o, run)) : this.#read(entry, undefined, run);
+          const text = this.#texts[this.#at - 1]!;
+          let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, text, o, run)) : this.#read(entry, text, undefined, run);
           if (value instanceof Promise) value = await value;
           if (value === SKIP) {
             this.#withheld++;
@@ -161,11 +164,12 @@ export class PolicyScan extends BaseKeyValueIterator {
       for (;;) {
         let entry: KeyValueEntry | undefined;
         if (!this.#busy && !this.closed && this.#pending === undefined && this.#at < this.#buffer.length && this.#returned < this.#range.limit && this.#signal?.aborted !== true && !this.#p.observing()) {
-          const stored = this.#buffer[this.#at++]!;
+          const stored = this.#buffer[this.#at]!;
+          const text = this.#texts[this.#at++]!;
           this.#busy = true;
           let value: Decided | Promise<Decided>;
           try {
-            value = this.#read(stored, undefined, 1);
+            value = this.#read(stored, text, undefined, 1);
             if (value instanceof Promise) value = await value;
           } finally {
             this.#busy = false;
@@ -189,6 +193,7 @@ export class PolicyScan extends BaseKeyValueIterator {
 
   protected async _close(): Promise<void> {
     this.#buffer = [];
+    this.#texts = [];
     this.#at = 0;
     const store = this.#store;
     this.#store = undefined;
@@ -253,6 +258,7 @@ export class PolicyScan extends BaseKeyValueIterator {
       return undefined;
     }
     this.#buffer = chunk;
+    this.#texts = keyTexts(chunk.map(keyOf));
     this.#at = 1;
     // Not when the entries in hand may already be all the caller is allowed to get.
     if (this.#range.limit - this.#returned > chunk.length && this.#store !== undefined) this.#ahead = this.#fetch(this.#store);
@@ -299,10 +305,10 @@ export class PolicyScan extends BaseKeyValueIterator {
    * are taken in one consume (one round trip to a remote limiter per run, not per key); when
    * that is refused, one per key from then on (rule M3).
    */
-  #read(entry: KeyValueEntry, o: Observation | undefined, run: number): Decided | Promise<Decided> {
+  #read(entry: KeyValueEntry, text: string, o: Observation | undefined, run: number): Decided | Promise<Decided> {
     const p = this.#p;
     const key = entry.key;
-    const ctx = p.context('read', key, keyText(key), null, this.#custom, p.clock(), o);
+    const ctx = p.context('read', key, text, null, this.#custom, p.clock(), o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
     if (this.#paid > 0) {
       this.#paid--;
@@ -373,5 +379,9 @@ export class PolicyScan extends BaseKeyValueIterator {
 }
 
 type Decided = Buffer | typeof SKIP;
+
+function keyOf(entry: KeyValueEntry): Buffer {
+  return entry.key;
+}
 
 function ignore(): void {}
