@@ -110,20 +110,37 @@ export class PolicyScan extends BaseKeyValueIterator {
     try {
       if (this.#pending !== undefined) throw this.#pending.error;
       this.#audits = [];
+      // One clock reading for the keys decided in one synchronous stretch of this call (until
+      // it next waits for the store, a hook, a limiter or a sink): they are decided at that time.
+      let now: number | undefined;
       try {
         while (out.length < size) {
           if (this.#returned >= this.#range.limit) break;
           this.#checkSignal();
-          const entry = this.#at < this.#buffer.length ? this.#buffer[this.#at++]! : await this.#pull();
+          let entry: KeyValueEntry | undefined;
+          if (this.#at < this.#buffer.length) entry = this.#buffer[this.#at++]!;
+          else {
+            entry = await this.#pull();
+            now = undefined;
+          }
           if (entry === undefined) break;
           const p = this.#p;
+          now ??= p.clock();
           // The keys this call examines from here at least: one per entry it may still return,
           // within the chunk in hand. Their tokens are taken together (#read).
           const run = Math.min(this.#buffer.length - this.#at + 1, size - out.length, this.#range.limit - this.#returned);
           this.#auditAt = out.length;
           const text = this.#texts[this.#at - 1]!;
-          let value = p.observing() ? await p.observed('read', async (o) => this.#read(entry, text, o, run)) : this.#read(entry, text, undefined, run);
-          if (value instanceof Promise) value = await value;
+          let value: Decided | Promise<Decided>;
+          if (p.observing()) {
+            const at = now;
+            value = await p.observed('read', async (o) => this.#read(entry, text, at, o, run));
+            now = undefined;
+          } else value = this.#read(entry, text, now, undefined, run);
+          if (value instanceof Promise) {
+            value = await value;
+            now = undefined;
+          }
           if (value === SKIP) {
             this.#withheld++;
             continue;
@@ -169,7 +186,7 @@ export class PolicyScan extends BaseKeyValueIterator {
           this.#busy = true;
           let value: Decided | Promise<Decided>;
           try {
-            value = this.#read(stored, text, undefined, 1);
+            value = this.#read(stored, text, this.#p.clock(), undefined, 1);
             if (value instanceof Promise) value = await value;
           } finally {
             this.#busy = false;
@@ -301,14 +318,15 @@ export class PolicyScan extends BaseKeyValueIterator {
    * Synchronous when every step answers synchronously (like `get`'s steps), so a scan over an
    * in-memory limiter, plain hooks and the in-memory log costs no promise per key.
    *
+   * `now`: the clock reading the key is decided at (its `ctx.timestamp`, audit entry and tokens).
    * `run`: how many keys, this one first, the caller will examine at least. Their read tokens
    * are taken in one consume (one round trip to a remote limiter per run, not per key); when
    * that is refused, one per key from then on (rule M3).
    */
-  #read(entry: KeyValueEntry, text: string, o: Observation | undefined, run: number): Decided | Promise<Decided> {
+  #read(entry: KeyValueEntry, text: string, now: number, o: Observation | undefined, run: number): Decided | Promise<Decided> {
     const p = this.#p;
     const key = entry.key;
-    const ctx = p.context('read', key, text, null, this.#custom, p.clock(), o);
+    const ctx = p.context('read', key, text, null, this.#custom, now, o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
     if (this.#paid > 0) {
       this.#paid--;
