@@ -44,6 +44,20 @@ describe('HookIndex', () => {
     );
   });
 
+  it('answers the same on either side of the few-hooks path (each hook tested in turn up to 4, the index past that)', () => {
+    const patterns = ['users/*/email', '**/*.tmp', 'users/**', 'secrets/*', 'users/*/profile', '**', 'users/a*'];
+    const keys = ['users/a/email', 'users/a/profile', 'x/y.tmp', 'users', 'secrets/k', 'users/ab', 'users//email', 'users/email'];
+    const index = new HookIndex<number>();
+    patterns.forEach((p, i) => {
+      const matchers = patterns.slice(0, i + 1).map((q) => compilePattern(q));
+      index.add(p, i, i);
+      for (const key of keys) {
+        const linear = matchers.map((m, j) => (m.test(key) ? j : -1)).filter((j) => j >= 0);
+        expect(index.match(key).map((h) => h.value), `${key} with ${i + 1} hooks`).toEqual(linear);
+      }
+    });
+  });
+
   // Issue 16: every shape, many patterns (so that the fragment automaton is built, and
   // rebuilt as patterns are added between lookups), keys that hit several of them.
   it('never misses a match and never returns a non-match, for patterns of every shape (issue 16)', () => {

@@ -70,6 +70,22 @@ class Node<T> {
 /** Children compared in place up to this many; past it, looked up in the map. */
 const FEW = 8;
 
+/** An index of at most this many hooks tests each of them in turn ({@link HookIndex}). */
+const FEW_HOOKS = 4;
+
+/** The hooks of `hooks` (in registration order) whose pattern matches `key`. */
+function matchEach<T>(hooks: readonly Stored<T>[], key: string): readonly IndexedHook<T>[] {
+  let found: IndexedHook<T>[] | undefined;
+  for (let i = 0; i < hooks.length; i++) {
+    const hook = hooks[i]!;
+    if (!hook.matcher.test(key)) continue;
+    // Most keys match one hook: its prebuilt array, copied only for a second.
+    if (found === undefined) found = hook.alone as IndexedHook<T>[];
+    else found = found.length === 1 ? [found[0]!, hook] : (found.push(hook), found);
+  }
+  return found ?? NONE;
+}
+
 const NONE: readonly never[] = Object.freeze([]);
 
 /**
@@ -104,6 +120,12 @@ export class HookIndex<T> {
   #hasFragments = false;
   #lookup = 0;
   #size = 0;
+  /**
+   * Every hook in registration order while there are at most {@link FEW_HOOKS}: testing each
+   * one's matcher (most fail on their first literal character) is cheaper than walking the
+   * index for them. Undefined past that.
+   */
+  #few: Stored<T>[] | undefined = [];
 
   get size(): number {
     return this.#size;
@@ -112,6 +134,9 @@ export class HookIndex<T> {
   add(pattern: string, seq: number, value: T): IndexedHook<T> {
     const hook = stored<T>({ pattern, matcher: compilePattern(pattern), seq, value });
     this.#size++;
+    if (this.#few !== undefined) {
+      this.#few = this.#size <= FEW_HOOKS ? [...this.#few, hook].sort((a, b) => a.seq - b.seq) : undefined;
+    }
     // Indexed as matched: `users\/**` is `users/**`.
     const plain = plainSlashes(pattern);
     const tail = literalTail(plain);
@@ -179,6 +204,8 @@ export class HookIndex<T> {
   /** Hooks whose pattern matches `key`, in registration order. */
   match(key: string): readonly IndexedHook<T>[] {
     if (this.#size === 0) return NONE;
+    const few = this.#few;
+    if (few !== undefined) return matchEach(few, key);
     this.#found = undefined;
     this.#unordered = false;
     let node: Node<T> | undefined = this.#root;

@@ -296,7 +296,30 @@ function fixedTest(segments: readonly Segment[]): KeyTest {
     const only = rest[0]!;
     return (key) => key.startsWith(prefix) && key.indexOf('/', at) === -1 && matchSegment(only, key, at, key.length);
   }
+  const last = rest[rest.length - 1]!;
+  if (last.kind === Kind.Literal) {
+    // A literal last segment is checked first, in one piece: keys of one namespace share their
+    // beginning far more often than their end, so most keys that do not match fail here.
+    const tail = '/' + last.text;
+    const middle = rest.slice(0, -1);
+    return (key) => key.endsWith(tail) && key.startsWith(prefix) && matchRunTo(middle, key, at, key.length - tail.length);
+  }
   return (key) => key.startsWith(prefix) && matchRun(rest, key, at);
+}
+
+/**
+ * {@link matchRun} of `segments` over the key's text from `pos` to `limit` (exclusive), where
+ * `key[limit]` is a `/` already matched: the segments must cover exactly that stretch.
+ */
+function matchRunTo(segments: readonly Segment[], key: string, pos: number, limit: number): boolean {
+  const last = segments.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const end = key.indexOf('/', pos);
+    if (i < last ? end === -1 || end >= limit : end !== limit) return false;
+    if (!matchSegment(segments[i]!, key, pos, end)) return false;
+    pos = end + 1;
+  }
+  return true;
 }
 
 /** Key segments from `pos` on: exactly as many as `segments`, each matching. */
