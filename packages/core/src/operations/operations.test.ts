@@ -456,7 +456,7 @@ describe('policy.scan', () => {
     ]);
   });
 
-  it('reads the store in chunks that grow from 64 to 1024 entries, one chunk ahead', async () => {
+  it('reads the store in chunks that grow from 64 (or the first nextv\'s size) to 1024 entries, one chunk ahead', async () => {
     const { store, open } = countingStore();
     const sizes: number[] = [];
     const iterator = store.iterator.bind(store);
@@ -483,6 +483,16 @@ describe('policy.scan', () => {
     sizes.length = 0;
     expect(await policy.scan({ limit: 10 }).nextv(10)).toHaveLength(10);
     expect(sizes).toEqual([64]);
+    // A first nextv(n) reads n at once (up to 1024, at least 64, no more than the limit), then doubles.
+    sizes.length = 0;
+    const wide = policy.scan();
+    expect(await wide.nextv(500)).toHaveLength(500);
+    expect(sizes).toEqual([500, 1000]);
+    await wide.close();
+    sizes.length = 0;
+    const huge = policy.scan({ limit: 300 });
+    expect(await huge.nextv(5000)).toHaveLength(300);
+    expect(sizes).toEqual([300]);
   });
 
   it('a chunk read ahead that fails: the store error escapes when reached, and nothing is unhandled when the scan closes first', async () => {

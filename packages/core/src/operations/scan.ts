@@ -22,8 +22,9 @@ export interface ScanOptions extends RangeOptions {
 
 /**
  * Entries read from the store per call: the first call reads a few (a scan that stops early
- * reads little), each next one twice as many up to the most, which bounds what a scan holds
- * and amortizes the store's calls over long scans.
+ * reads little) — or, when the first pull is a `nextv(n)`, as many as it asks for (up to the
+ * most and the scan's limit) — each next one twice as many up to the most, which bounds what a
+ * scan holds and amortizes the store's calls over long scans.
  */
 const FIRST_CHUNK = 64;
 const MAX_CHUNK = 1024;
@@ -109,6 +110,10 @@ export class PolicyScan extends BaseKeyValueIterator {
     const out: KeyValueEntry[] = [];
     try {
       if (this.#pending !== undefined) throw this.#pending.error;
+      // A first nextv(n) says how much the caller wants: the first chunk need not start small.
+      if (this.#store === undefined && !this.#ended) {
+        this.#chunk = Math.max(FIRST_CHUNK, Math.min(MAX_CHUNK, size, this.#range.limit));
+      }
       this.#audits = [];
       // One clock reading for the keys decided in one synchronous stretch of this call (until
       // it next waits for the store, a hook, a limiter or a sink): they are decided at that time.
