@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PolicyAction } from './actions.js';
-import { normalizeContext } from './context.js';
+import { normalizeContext, PolicyContext } from './context.js';
 import { PolicyEngine } from './engine.js';
 import { MemoryStore } from './memory/memory-store.js';
 
@@ -95,6 +95,26 @@ describe('context (C1, C2; issue 10.13, 10.14)', () => {
     expect(later).toEqual(['reader', 'true']);
     expect(context).toEqual({ agent_id: 'agent', role: 'reader' });
     expect(normalizeContext({ a: 'b' })).toEqual({ a: 'b' });
+  });
+
+  it('the operations of a batch and the keys of a scan share one context that no hook can change for the others', async () => {
+    const store = new MemoryStore();
+    const policy = new PolicyEngine(store).enableAudit();
+    const seen: string[] = [];
+    policy.beforeWrite('**', (ctx) => {
+      seen.push(`${ctx.keyText}:${ctx.agentId}:${ctx.get('role')}:${Object.isFrozen(ctx.custom)}`);
+      expect(() => ((ctx.custom as Record<string, string>).role = 'admin')).toThrow(TypeError);
+    });
+    policy.beforeRead('**', (ctx) => void seen.push(`${ctx.keyText}:${ctx.agentId}:${ctx.custom.role}`));
+    await policy.batch(['a', 'b', 'c'].map((key) => ({ type: 'put' as const, key, value: 'v' })), { agent_id: 'agent', role: 'reader' });
+    for await (const _ of policy.scan({}, { agent_id: 'scanner', role: 'auditor' })) void _;
+    expect(seen).toEqual(['a:agent:reader:true', 'b:agent:reader:true', 'c:agent:reader:true', 'a:scanner:auditor', 'b:scanner:auditor', 'c:scanner:auditor']);
+    expect((await policy.getAuditLog()).map((e) => e.agentId)).toEqual(['agent', 'agent', 'agent', 'scanner', 'scanner', 'scanner']);
+  });
+
+  it('a PolicyContext made directly (to test a handler) reads a plain context map', () => {
+    const ctx = new PolicyContext('write', Buffer.from('k'), 'k', Buffer.from('v'), { agent_id: 'a1', session_id: 's1', team: 'x' }, 5);
+    expect([ctx.agentId, ctx.sessionId, ctx.get('team'), ctx.timestamp, Object.isFrozen(ctx.custom)]).toEqual(['a1', 's1', 'x', 5, true]);
   });
 
   it('lone surrogates in context values become U+FFFD for hooks, limits and the audit alike (P7, issue 10.10)', async () => {

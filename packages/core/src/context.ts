@@ -56,6 +56,45 @@ interface WellFormed {
   toWellFormed(): string;
 }
 
+/**
+ * The caller's context of one call, checked once ({@link normalizeContext}) and shared by every
+ * decision the call makes: one for `put`, `get` or `delete`, every key of a scan, every
+ * operation of a batch. Holds what each decision reads of it, looked up once.
+ */
+export class CallerContext {
+  readonly custom: ContextMap;
+  readonly agentId: string | undefined;
+  readonly sessionId: string | undefined;
+  #frozen: boolean;
+
+  constructor(custom: ContextMap) {
+    this.custom = custom;
+    this.agentId = contextValue(custom, 'agent_id');
+    this.sessionId = contextValue(custom, 'session_id');
+    this.#frozen = custom === EMPTY;
+  }
+
+  /**
+   * The map, frozen on first use: freezing every context up front costs more than a whole
+   * operation, and until a hook holds it the copy is the engine's alone.
+   */
+  frozen(): ContextMap {
+    if (!this.#frozen) {
+      Object.freeze(this.custom);
+      this.#frozen = true;
+    }
+    return this.custom;
+  }
+}
+
+const NO_CALLER_CONTEXT = new CallerContext(EMPTY);
+
+/** {@link normalizeContext}, as the {@link CallerContext} the call's decisions share. */
+export function callerContext(input: unknown, name = 'context'): CallerContext {
+  const custom = normalizeContext(input, name);
+  return custom === EMPTY ? NO_CALLER_CONTEXT : new CallerContext(custom);
+}
+
 /** A context value by name: own properties only, so `constructor` or `toString` are not values. */
 export function contextValue(context: ContextMap, name: string): string | undefined {
   return hasOwn.call(context, name) ? context[name] : undefined;
@@ -81,10 +120,7 @@ export class PolicyContext {
   readonly #key: Buffer;
   readonly #keyText: string;
   #value: Buffer | null;
-  readonly #custom: ContextMap;
-  #customFrozen = false;
-  readonly #agentId: string | undefined;
-  readonly #sessionId: string | undefined;
+  readonly #caller: CallerContext;
   // Initialized with a non-number first: V8 then keeps the field a plain reference, so the
   // operation's timestamp (a heap number) is shared by every object that records it instead of
   // copied into a number box of its own in each (measured: see docs/performance.md).
@@ -92,14 +128,13 @@ export class PolicyContext {
   #keyCopy: Buffer | undefined = undefined;
   #valueCopy: Buffer | undefined = undefined;
 
-  constructor(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number) {
+  /** `custom`: the caller's context, normalized ({@link normalizeContext}), or the engine's {@link CallerContext} of it. */
+  constructor(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap | CallerContext, timestamp: number) {
     this.#operation = operation;
     this.#key = key;
     this.#keyText = keyText;
     this.#value = value;
-    this.#custom = custom;
-    this.#agentId = contextValue(custom, 'agent_id');
-    this.#sessionId = contextValue(custom, 'session_id');
+    this.#caller = custom instanceof CallerContext ? custom : new CallerContext(custom);
     this.#timestamp = timestamp;
   }
 
@@ -113,11 +148,11 @@ export class PolicyContext {
   }
 
   get agentId(): string | undefined {
-    return this.#agentId;
+    return this.#caller.agentId;
   }
 
   get sessionId(): string | undefined {
-    return this.#sessionId;
+    return this.#caller.sessionId;
   }
 
   /** Milliseconds from the engine's clock when the operation started. */
@@ -127,13 +162,7 @@ export class PolicyContext {
 
   /** The caller's whole context map (a frozen copy), including `agent_id` and `session_id`. */
   get custom(): ContextMap {
-    // Frozen on first use: freezing every context up front costs more than a whole
-    // operation, and until a hook holds it the copy is the engine's alone.
-    if (!this.#customFrozen) {
-      Object.freeze(this.#custom);
-      this.#customFrozen = true;
-    }
-    return this.#custom;
+    return this.#caller.frozen();
   }
 
   /** The key as bytes: this hook's own copy. */
@@ -152,12 +181,12 @@ export class PolicyContext {
 
   /** A context value by name, or undefined (rule C1). */
   get(name: string): string | undefined {
-    return contextValue(this.#custom, name);
+    return contextValue(this.#caller.custom, name);
   }
 
   /** The context map for the engine's own reads: freezing is for what hooks hold. */
   [CUSTOM](): ContextMap {
-    return this.#custom;
+    return this.#caller.custom;
   }
 
   /** The value later hooks see. */

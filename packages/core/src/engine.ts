@@ -2,7 +2,7 @@ import { isPolicyTrigger, PolicyAction, PolicyTrigger, type Operation } from './
 import { normalizeAuditQuery } from './audit/audit-query.js';
 import { describe, keyTextOf, ownBytes, ownKey, toBuffer, type BytesLike } from './bytes.js';
 import type { AuditEntry, AuditQuery, AuditResult, AuditSink, BucketRequest, KeyValueStore, RateLimitDecision, RateLimitStore } from './contracts.js';
-import { CUSTOM, NEXT_HOOK, normalizeContext, PolicyContext, SET_VALUE } from './context.js';
+import { callerContext, CUSTOM, NEXT_HOOK, PolicyContext, SET_VALUE, type CallerContext } from './context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from './errors.js';
 import { toDecision, type Decision, type PolicyHandler } from './hooks/handler.js';
 import { isThenable } from './thenable.js';
@@ -21,7 +21,6 @@ import { PolicyDocumentError, type DocumentIssue, type ParsedDocument } from './
 import { explainOperation, type EvaluateOptions, type EvaluationAnswer } from './rules/explain.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { MemoryRateLimitStore } from './memory/memory-rate-limit-store.js';
-import type { ContextMap } from './context.js';
 import { requireCapability } from './storage/supports.js';
 import { normalizeRange } from './storage/range.js';
 import type { Pipeline } from './operations/pipeline.js';
@@ -169,7 +168,7 @@ export class PolicyEngine {
       observed: (operation, run) => this.#observed(operation, run),
       observation: (operation) => new Observation({ operation, decision: undefined }),
       publish: (o, failed, error) => this.#publish(o, failed, error),
-      context: (operation, key, keyText, value, custom, timestamp, o) => this.#contextOf(operation, key, keyText, value, custom, timestamp, o),
+      context: (operation, key, keyText, value, caller, timestamp, o) => this.#contextOf(operation, key, keyText, value, caller, timestamp, o),
       admit: (ctx) => this.#admit(ctx),
       evaluate: (trigger, ctx, set) => this.#evaluate(trigger, ctx, set),
       failing: (ctx, result, code) => this.#failing(ctx, result, code),
@@ -604,7 +603,7 @@ export class PolicyEngine {
     if (range === null || typeof range !== 'object') throw new TypeError(`range must be an object, got ${describe(range)}`);
     const { signal, ...bounds } = range;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError(`range.signal must be an AbortSignal, got ${describe(signal)}`);
-    return new PolicyScan(this.#pipeline, normalizeRange(bounds), normalizeContext(context), signal);
+    return new PolicyScan(this.#pipeline, normalizeRange(bounds), callerContext(context), signal);
   }
 
   /**
@@ -628,12 +627,12 @@ export class PolicyEngine {
   // ---- pipeline steps --------------------------------------------------------------------
 
   #context(operation: Operation, key: Buffer, value: Buffer | null, context: unknown, given: BytesLike, o: Observation | undefined): DecisionContext {
-    return this.#contextOf(operation, key, keyTextOf(key, given), value, normalizeContext(context), this.#clock(), o);
+    return this.#contextOf(operation, key, keyTextOf(key, given), value, callerContext(context), this.#clock(), o);
   }
 
-  #contextOf(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number, o: Observation | undefined): DecisionContext {
+  #contextOf(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, caller: CallerContext, timestamp: number, o: Observation | undefined): DecisionContext {
     // Applied rules are collected only when an audit entry or a decision event will carry them.
-    const ctx = new DecisionContext(operation, key, keyText, value, custom, timestamp, this.#audit.enabled || o !== undefined, o);
+    const ctx = new DecisionContext(operation, key, keyText, value, caller, timestamp, this.#audit.enabled || o !== undefined, o);
     if (o !== undefined) {
       o.ctx = ctx;
       o.enter(STEP_RATE_LIMIT);

@@ -1,6 +1,6 @@
 import type { Operation, PolicyAction } from '../actions.js';
 import type { AuditEntry, AuditResult } from '../contracts.js';
-import { PolicyContext, UNBOXED, type ContextMap } from '../context.js';
+import { PolicyContext, UNBOXED, type CallerContext } from '../context.js';
 import type { Rule, RuleRef } from '../rules/rule.js';
 import { formatDecisionId, nextDecisionId, type DecisionIdParts } from './decision-id.js';
 import { AppliedRules } from './applied-rules.js';
@@ -92,7 +92,7 @@ export class DecisionContext extends PolicyContext {
     key: Buffer,
     keyText: string,
     value: Buffer | null,
-    custom: ContextMap,
+    custom: CallerContext,
     timestamp: number,
     collect: boolean,
     observation?: Observation,

@@ -1,7 +1,7 @@
 import { PolicyAction, PolicyTrigger, type Operation } from '../actions.js';
 import { copyKeys, describe, keyLength, ownBytes, type BytesLike } from '../bytes.js';
 import type { AuditResult, BatchOperation, RateLimitDecision } from '../contracts.js';
-import { CUSTOM, normalizeContext, SET_VALUE } from '../context.js';
+import { callerContext, CUSTOM, SET_VALUE } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { DECISION, type DecisionContext } from '../events/decision-record.js';
 import { newDecisionId } from '../events/decision-id.js';
@@ -36,7 +36,7 @@ interface Steps {
 export async function runBatch(p: Pipeline, operations: unknown, context: unknown): Promise<void> {
   requireCapability(p.db, 'batch', 'policy.batch');
   if (!Array.isArray(operations)) throw new TypeError(`operations must be an array, got ${describe(operations)}`);
-  const custom = normalizeContext(context);
+  const caller = callerContext(context);
   const set = p.rules();
   const observing = p.observing();
   // One time for the whole batch: every operation's context, audit entry and limit share it.
@@ -65,7 +65,7 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
   for (let i = 0; i < n; i++) {
     const operation: Operation = values[i] !== null ? 'write' : 'delete';
     const o = os !== undefined ? (os[i] = p.observation(operation)) : undefined;
-    const ctx = (ctxs[i] = p.context(operation, keys[i]!, texts[i]!, values[i]!, custom, timestamp, o));
+    const ctx = (ctxs[i] = p.context(operation, keys[i]!, texts[i]!, values[i]!, caller, timestamp, o));
     if (recorded) ctx[DECISION]().batchId = batchId;
   }
   const steps: Steps = { keys, values, ctxs, os };

@@ -1,6 +1,6 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
 import { describe, keyText, keyTextOf, ownKey, stringKeyText, type BytesLike } from '../bytes.js';
-import { normalizeContext } from '../context.js';
+import { callerContext } from '../context.js';
 import type { Decision } from '../hooks/handler.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -27,7 +27,7 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
   if (keys === null || typeof keys !== 'object' || typeof (keys as Iterable<K>)[Symbol.iterator] !== 'function') {
     throw new TypeError(`keys must be an iterable of keys (an array, a Set), got ${describe(keys)}`);
   }
-  const custom = normalizeContext(context);
+  const caller = callerContext(context);
   const set = p.rules();
   // With plain hooks (no rules with conditions, no deny by default) a key no before_read
   // pattern matches is allowed without a context: only its text is needed, to look it up.
@@ -60,7 +60,7 @@ export async function filterAllowed<K extends BytesLike>(p: Pipeline, keys: Iter
       }
     }
     key ??= ownKey(given, p.maxKeyBytes, `keys[${at}]`);
-    const ctx = p.context('read', key, text ?? keyTextOf(key, given), null, custom, p.clock(), undefined);
+    const ctx = p.context('read', key, text ?? keyTextOf(key, given), null, caller, p.clock(), undefined);
     const decision = p.evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     if (decision instanceof Promise) {
       // Awaited in order below; handled now so that a failure before then is not unhandled.

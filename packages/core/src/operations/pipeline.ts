@@ -1,7 +1,7 @@
 import type { Operation, PolicyTrigger } from '../actions.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { AuditResult, KeyValueStore, RateLimitStore } from '../contracts.js';
-import type { ContextMap } from '../context.js';
+import type { CallerContext } from '../context.js';
 import type { ViolationCode } from '../errors.js';
 import type { DecisionContext } from '../events/decision-record.js';
 import type { Observation, STORAGE_ERROR } from '../events/observation.js';
@@ -35,10 +35,10 @@ export interface Pipeline {
   observation(operation: Operation): Observation;
   publish(o: Observation, failed: boolean, error: unknown): void;
   /**
-   * The decision context of one key: `keyText` is `key`'s text (`keyTextOf` in bytes.ts), `custom`
-   * is already normalized, `timestamp` is the engine's clock for the operation.
+   * The decision context of one key: `keyText` is `key`'s text (`keyTextOf` in bytes.ts), `caller`
+   * the call's context (shared by its decisions), `timestamp` the engine's clock for the operation.
    */
-  context(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, custom: ContextMap, timestamp: number, o: Observation | undefined): DecisionContext;
+  context(operation: Operation, key: Buffer, keyText: string, value: Buffer | null, caller: CallerContext, timestamp: number, o: Observation | undefined): DecisionContext;
   /** Rate limits for one operation: one token from each applicable bucket (throws `rate_limited`). */
   admit(ctx: DecisionContext): Promise<void> | undefined;
   evaluate(trigger: PolicyTrigger, ctx: DecisionContext, set: RuleSet): Decision | Promise<Decision>;

@@ -1,7 +1,7 @@
 import { PolicyAction, PolicyTrigger } from '../actions.js';
 import { describe, keyTexts } from '../bytes.js';
 import type { AuditResult, KeyRange, KeyValueEntry, KeyValueIterator } from '../contracts.js';
-import { SET_VALUE, type ContextMap } from '../context.js';
+import { SET_VALUE, type CallerContext } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
 import { DECISION, type DecisionContext } from '../events/decision-record.js';
 import { newDecisionId } from '../events/decision-id.js';
@@ -40,7 +40,7 @@ const SKIP = Symbol('skip');
 export class PolicyScan extends BaseKeyValueIterator {
   readonly #p: Pipeline;
   readonly #range: KeyRange;
-  readonly #custom: ContextMap;
+  readonly #caller: CallerContext;
   readonly #signal: AbortSignal | undefined;
   readonly #set: RuleSet;
   /** The id on every audit entry and event of this scan. */
@@ -73,12 +73,12 @@ export class PolicyScan extends BaseKeyValueIterator {
   /** Entries in the current call's answer before the key being decided. */
   #auditAt = 0;
 
-  constructor(p: Pipeline, range: KeyRange, custom: ContextMap, signal: AbortSignal | undefined) {
+  constructor(p: Pipeline, range: KeyRange, caller: CallerContext, signal: AbortSignal | undefined) {
     // The limit counts entries returned, on both paths (next() and for await): enforced here.
     super(Infinity);
     this.#p = p;
     this.#range = range;
-    this.#custom = custom;
+    this.#caller = caller;
     this.#signal = signal;
     this.#set = p.rules();
     this.batchId = newDecisionId(p.clock());
@@ -331,7 +331,7 @@ export class PolicyScan extends BaseKeyValueIterator {
   #read(entry: KeyValueEntry, text: string, now: number, o: Observation | undefined, run: number): Decided | Promise<Decided> {
     const p = this.#p;
     const key = entry.key;
-    const ctx = p.context('read', key, text, null, this.#custom, now, o);
+    const ctx = p.context('read', key, text, null, this.#caller, now, o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
     if (this.#paid > 0) {
       this.#paid--;

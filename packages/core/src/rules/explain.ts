@@ -1,7 +1,7 @@
 import { isPolicyTrigger, OPERATIONS, PolicyAction, PolicyTrigger, type Operation } from '../actions.js';
 import { describe, keyTextOf, ownBytes, ownKey, type BytesLike } from '../bytes.js';
 import type { BucketRequest, RateLimitDecision, RateLimitStore } from '../contracts.js';
-import { normalizeContext } from '../context.js';
+import { callerContext, type ContextMap } from '../context.js';
 import { DECISION, DecisionContext } from '../events/decision-record.js';
 import type { LimitBuckets } from '../limits/rate-limit.js';
 import type { Deadline } from '../timeouts.js';
@@ -79,8 +79,9 @@ export async function explainOperation(env: ExplainEnv, operation: Operation, ke
   }
   const k = ownKey(key, env.maxKeyBytes);
   const value = options.value === undefined ? null : ownBytes(options.value, 'options.value');
-  const context = normalizeContext(options.context, 'options.context');
-  const ctx = new DecisionContext(operation, k, keyTextOf(k, key), value, context, env.clock(), true);
+  const caller = callerContext(options.context, 'options.context');
+  const context = caller.custom;
+  const ctx = new DecisionContext(operation, k, keyTextOf(k, key), value, caller, env.clock(), true);
   const { set } = env;
   const all = set.byTrigger.get(trigger)!;
   const matched = set.index(trigger).match(ctx.keyText).map((hook) => hook.value);
@@ -129,7 +130,7 @@ export async function explainOperation(env: ExplainEnv, operation: Operation, ke
   return answer;
 }
 
-async function peekLimits(env: ExplainEnv, operation: Operation, context: ReturnType<typeof normalizeContext>, now: number): Promise<RateLimitAnswer> {
+async function peekLimits(env: ExplainEnv, operation: Operation, context: ContextMap, now: number): Promise<RateLimitAnswer> {
   const limits = env.limits[operation];
   if (limits.length === 0) return { status: 'none' };
   if (typeof env.store.peek !== 'function') return { status: 'unknown', reason: 'the rate-limit store has no peek capability' };
