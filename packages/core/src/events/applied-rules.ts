@@ -11,6 +11,10 @@ export class AppliedRules {
    */
   readonly ids: readonly string[];
   #next: Map<string, AppliedRules> | undefined = undefined;
+  // The last sequence asked for from here, answered without the map: operations in a row
+  // (a scan's keys, a batch's operations) mostly apply the same rules.
+  #lastId: string | undefined = undefined;
+  #last: AppliedRules | undefined = undefined;
 
   private constructor(ids: readonly string[]) {
     this.ids = ids;
@@ -21,14 +25,21 @@ export class AppliedRules {
 
   /** This sequence followed by `id`. */
   then(id: string): AppliedRules {
+    if (id === this.#lastId) return this.#last!;
     const known = this.#next?.get(id);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.#lastId = id;
+      this.#last = known;
+      return known;
+    }
     const node = new AppliedRules([...this.ids, id]);
     // Past the bound, sequences are made per operation (correct, just not shared): the tree
     // never grows with the number of distinct keys or rule combinations an attacker can cause.
     if (nodes < MAX_NODES) {
       nodes++;
       (this.#next ??= new Map()).set(id, node);
+      this.#lastId = id;
+      this.#last = node;
     }
     return node;
   }

@@ -51,7 +51,7 @@ export function nextDecisionId(now: number, out: DecisionIdParts): void {
   // their bits): V8 holds those in the object itself, where an unsigned one past 2^31 (every
   // `hi`, with its variant bit) would be a heap number of its own per decision.
   out.hi = ((0x80 | (POOL[poolAt]! & 0x3f)) << 24) | (POOL[poolAt + 1]! << 16) | (POOL[poolAt + 2]! << 8) | POOL[poolAt + 3]!;
-  out.lo = POOL.readInt32BE(poolAt + 4);
+  out.lo = (POOL[poolAt + 4]! << 24) | (POOL[poolAt + 5]! << 16) | (POOL[poolAt + 6]! << 8) | POOL[poolAt + 7]!;
   poolAt += 8;
 }
 
