@@ -60,7 +60,7 @@ if (!args.has('--no-write') && !args.has('--quick') && only === undefined) {
     '6. `policy.scan` of 100,000 keys `users/<n>/profile` on `Database` with the policy of benchmark 1 (every key a read',
     '   decision: a token, hooks, an audit entry) against `@nxtedition/rocksdb`\'s native iterator (`nextv(1000)`) over the',
     '   same keys; `policy.batch` of 1,000 puts (20 per round) against the native write batch; `filterAllowed` over',
-    '   100,000 keys with 1,000 `before_read` patterns, ns per key (baseline: no rules). Rounds alternate the two.',
+    '   100,000 keys with 1,000 `before_read` patterns, ns per key (baseline: no rules). 21 rounds alternate the two.',
     '',
     '![Engine overhead: each figure divided by its floor](benchmarks-engine.svg)',
   ].join('\n');
