@@ -236,6 +236,8 @@ function flatten(items: (WriteOp | readonly BatchOperation[])[]): WriteOp[] {
   let batches = false;
   for (let i = 0; i < items.length && !batches; i++) batches = Array.isArray(items[i]);
   if (!batches) return items as WriteOp[];
+  // A batch alone in its tick (the usual case: writes lead their tick) is its own list.
+  if (items.length === 1) return items[0] as WriteOp[];
   const ops: WriteOp[] = [];
   for (const item of items) {
     if (Array.isArray(item)) for (const op of item as readonly BatchOperation[]) ops.push(op);
