@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { svgChart } from './chart.js';
 import { replaceSection, SECTION_END, SECTION_START } from './docs.js';
 import { machine, markdownTable, textTable } from './report.js';
 import { SHAPES } from './patterns.js';
-import { QUICK, runSuite } from './suite.js';
+import { QUICK, runSuite, STEPS } from './suite.js';
 
 // A smoke test: every benchmark runs a few iterations so that it cannot rot. Timings on a
 // shared machine say nothing, so nothing here asserts one.
@@ -24,6 +27,18 @@ describe('benchmarks (smoke)', () => {
     const svg = svgChart(rows, m);
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg.match(/<rect /g)).toHaveLength(1 + rows.filter((r) => r.floor !== undefined).length);
+  }, 60_000);
+});
+
+describe('one benchmark in a process of its own (pnpm bench)', () => {
+  it('step-child.js runs the benchmark it is given and prints its rows as JSON', async () => {
+    // The built file, as main.js runs it (pnpm test builds before it tests).
+    const child = fileURLToPath(new URL('../dist/step-child.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [child, String(STEPS.findIndex(([name]) => name === '3. hook invocation')), 'quick']);
+    const rows = JSON.parse(stdout) as { group: string; figure: number }[];
+    expect(rows.map((r) => r.group)).toEqual(['3. hook invocation']);
+    expect(Number.isFinite(rows[0]!.figure)).toBe(true);
+    await expect(promisify(execFile)(process.execPath, [child, '99', 'quick'])).rejects.toThrow(/usage: step-child.js/);
   }, 60_000);
 });
 

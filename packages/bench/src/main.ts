@@ -2,7 +2,8 @@
  * `pnpm bench`: runs every benchmark, prints the table, and writes it with a chart into
  * docs/benchmarks.md (its own section only) and docs/benchmarks-engine.svg.
  * Flags: `--quick` (a few iterations), `--no-write` (print only), `--only=1,3` (those
- * benchmarks, print only).
+ * benchmarks, print only), `--one-process` (every benchmark in this process instead of one
+ * fresh process each).
  */
 import { fileURLToPath } from 'node:url';
 import { svgChart } from './chart.js';
@@ -17,7 +18,8 @@ const m = machine();
 console.log(`sochdb-policy engine benchmarks: ${machineLine(m)}`);
 if (!(globalThis as { gc?: unknown }).gc) console.log('(run with node --expose-gc to collect garbage between rounds)');
 
-const rows = await runSuite(args.has('--quick') ? QUICK : FULL, (line) => console.log(`  ${line}`), only);
+// Each benchmark in a process of its own (suite.ts, `isolate`); `--one-process` runs them all here.
+const rows = await runSuite(args.has('--quick') ? QUICK : FULL, (line) => console.log(`  ${line}`), { only, isolate: !args.has('--one-process') });
 console.log(`\n${textTable(rows)}\n`);
 for (const row of rows) if (row.note) console.log(`  ${row.group}, ${row.name}: ${row.note}`);
 
@@ -30,7 +32,8 @@ if (!args.has('--no-write') && !args.has('--quick') && only === undefined) {
     '## Engine overhead (pnpm bench)',
     '',
     `Machine: ${machineLine(m)}. Every figure is a ratio against a baseline measured in the same`,
-    'run (or, for hook cost, nanoseconds per hook), the median over interleaved rounds; the',
+    'process (each numbered benchmark runs in a fresh Node process of its own, both sides of each',
+    'comparison side by side in it), or, for hook cost, nanoseconds per hook; the median over interleaved rounds; the',
     'baseline and subject columns are median ns/op unless the row says otherwise. How to read',
     'them and what they cost: [performance.md](performance.md).',
     '',

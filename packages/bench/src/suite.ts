@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { benchFacade, type FacadeBenchOptions } from './facade.js';
 import { benchHookCost, type HookCostOptions } from './hook-cost.js';
 import { benchLimiter, type LimiterBenchOptions } from './limiter.js';
@@ -41,23 +44,48 @@ export const QUICK: SuiteOptions = {
   scanBatch: { keys: 200, rounds: 1, batch: 10, batches: 2, filterKeys: 100, patterns: 10 },
 };
 
-/** Runs the benchmarks (or those whose name starts with one of `only`, such as `1` or `4. rate limiter memory`). */
-export async function runSuite(options: SuiteOptions, log: (line: string) => void = () => {}, only?: readonly string[]): Promise<Row[]> {
+type Step = readonly [name: string, run: (options: SuiteOptions) => Promise<Row[]>];
+
+/** Every benchmark, in the order they run and print. */
+export const STEPS: readonly Step[] = [
+  ['1. facade vs raw RocksDB', (o) => benchFacade(o.facade)],
+  ['2. pattern index', (o) => benchPatterns(o.patterns)],
+  ['3. hook invocation', (o) => benchHookCost(o.hookCost)],
+  ['4. rate limiter', (o) => benchLimiter(o.limiter)],
+  ['4. rate limiter memory', (o) => benchLimiterMemory(o.memory)],
+  ['5. declarative rules', (o) => benchRules(o.rules)],
+  ['6. scans and batches', (o) => benchScanBatch(o.scanBatch)],
+];
+
+export interface RunOptions {
+  /** Run the benchmarks whose name starts with one of these (such as `1` or `4. rate limiter memory`). */
+  only?: readonly string[];
+  /**
+   * Run each benchmark in a fresh Node process (the built `step-child.js`, with this process's
+   * flags), as an application would run one workload: in one process, the engine's code enters a
+   * benchmark with the type feedback of every benchmark before it (thousands of patterns and
+   * handlers, other stores), which slows what follows by amounts that have nothing to do with it.
+   * Both sides of every comparison still run side by side in the same process. @default false
+   */
+  isolate?: boolean;
+}
+
+/** Runs the benchmarks; `log` hears each one's name and time as it ends. */
+export async function runSuite(options: SuiteOptions, log: (line: string) => void = () => {}, run: RunOptions = {}): Promise<Row[]> {
   const rows: Row[] = [];
-  const steps: [string, () => Promise<Row[]>][] = [
-    ['1. facade vs raw RocksDB', () => benchFacade(options.facade)],
-    ['2. pattern index', () => benchPatterns(options.patterns)],
-    ['3. hook invocation', () => benchHookCost(options.hookCost)],
-    ['4. rate limiter', () => benchLimiter(options.limiter)],
-    ['4. rate limiter memory', () => benchLimiterMemory(options.memory)],
-    ['5. declarative rules', () => benchRules(options.rules)],
-    ['6. scans and batches', () => benchScanBatch(options.scanBatch)],
-  ];
-  for (const [name, step] of steps) {
-    if (only && !only.some((prefix) => name.startsWith(prefix))) continue;
+  for (let i = 0; i < STEPS.length; i++) {
+    const [name, step] = STEPS[i]!;
+    if (run.only && !run.only.some((prefix) => name.startsWith(prefix))) continue;
     const started = Date.now();
-    rows.push(...(await step()));
+    rows.push(...(run.isolate ? await inChild(i, options === QUICK ? 'quick' : 'full') : await step(options)));
     log(`${name}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   return rows;
+}
+
+const CHILD = fileURLToPath(new URL('./step-child.js', import.meta.url));
+
+async function inChild(index: number, mode: 'quick' | 'full'): Promise<Row[]> {
+  const { stdout } = await promisify(execFile)(process.execPath, [...process.execArgv, CHILD, String(index), mode], { maxBuffer: 16 << 20 });
+  return JSON.parse(stdout) as Row[];
 }
