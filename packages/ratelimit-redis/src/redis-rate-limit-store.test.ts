@@ -263,15 +263,15 @@ describe.skipIf(!redis.available)(`RedisRateLimitStore on Redis${redis.reason ? 
     const sent = countCommands(client);
     const scan = engine.scan({}, { agent_id: 'a' });
     expect(await scan.nextv(100)).toHaveLength(100);
-    // The store's chunks of 64 and 128: a run of 64 keys, then one of 36; two commands, not 100.
-    expect(sent.names).toEqual(['evalsha', 'evalsha']);
-    // 50 tokens left: a run over the 92 keys in hand takes nothing, then one per key until none is left.
+    // The scan's first chunk is the 100 keys asked for: one run of 100 keys, one command, not 100.
+    expect(sent.names).toEqual(['evalsha']);
+    // 50 tokens left: a run over the next chunk's 100 keys takes nothing, then one per key until none is left.
     expect(await scan.nextv(100)).toHaveLength(50);
     const error = await scan.nextv(100).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PolicyViolation);
     expect((error as PolicyViolation).code).toBe('rate_limited');
     expect((error as PolicyViolation).key).toBe(key(150));
-    expect(sent.count).toBe(2 + 1 + 50 + 1);
+    expect(sent.count).toBe(1 + 1 + 50 + 1);
     const log = await engine.getAuditLog({ agentId: 'a', limit: 1000 });
     expect(log.filter((e) => e.result === 'allowed')).toHaveLength(150);
     expect(log.filter((e) => e.result === 'rate_limited').map((e) => e.key)).toEqual([key(150)]);
