@@ -13,13 +13,8 @@ export class RuleSet {
   readonly defaultDeny: boolean;
   /** Every trigger's rules in evaluation order (priority, then registration). */
   readonly byTrigger: ReadonlyMap<PolicyTrigger, readonly Rule[]>;
-  // One field per trigger: index() is on every operation's path, twice.
-  #beforeWrite!: HookIndex<Rule>;
-  #afterWrite!: HookIndex<Rule>;
-  #beforeRead!: HookIndex<Rule>;
-  #afterRead!: HookIndex<Rule>;
-  #beforeDelete!: HookIndex<Rule>;
-  #afterDelete!: HookIndex<Rule>;
+  /** Each trigger's index, at {@link slot}: index() is on every operation's path, twice. */
+  readonly #indexes: HookIndex<Rule>[] = [];
   /**
    * Only code hooks, first-match, no deny-by-default: the engine runs the seed's loop as it
    * always has, with nothing of rules on the path.
@@ -43,7 +38,7 @@ export class RuleSet {
       const index = new HookIndex<Rule>();
       // The index answers in `seq` order: seq is the evaluation position.
       list.forEach((rule, i) => index.add(rule.pattern, i, rule));
-      this.#set(trigger, index);
+      this.#indexes[slot(trigger)] = index;
     }
     this.byTrigger = byTrigger;
     this.plain = plain;
@@ -51,41 +46,24 @@ export class RuleSet {
   }
 
   index(trigger: PolicyTrigger): HookIndex<Rule> {
-    switch (trigger) {
-      case PolicyTrigger.BEFORE_WRITE:
-        return this.#beforeWrite;
-      case PolicyTrigger.AFTER_WRITE:
-        return this.#afterWrite;
-      case PolicyTrigger.BEFORE_READ:
-        return this.#beforeRead;
-      case PolicyTrigger.AFTER_READ:
-        return this.#afterRead;
-      case PolicyTrigger.BEFORE_DELETE:
-        return this.#beforeDelete;
-      default:
-        return this.#afterDelete;
-    }
+    return this.#indexes[slot(trigger)]!;
   }
+}
 
-  #set(trigger: PolicyTrigger, index: HookIndex<Rule>): void {
-    switch (trigger) {
-      case PolicyTrigger.BEFORE_WRITE:
-        this.#beforeWrite = index;
-        break;
-      case PolicyTrigger.AFTER_WRITE:
-        this.#afterWrite = index;
-        break;
-      case PolicyTrigger.BEFORE_READ:
-        this.#beforeRead = index;
-        break;
-      case PolicyTrigger.AFTER_READ:
-        this.#afterRead = index;
-        break;
-      case PolicyTrigger.BEFORE_DELETE:
-        this.#beforeDelete = index;
-        break;
-      default:
-        this.#afterDelete = index;
-    }
+/** Where a trigger's index sits: a switch over the six names, cheaper than a map lookup. */
+function slot(trigger: PolicyTrigger): number {
+  switch (trigger) {
+    case PolicyTrigger.BEFORE_WRITE:
+      return 0;
+    case PolicyTrigger.AFTER_WRITE:
+      return 1;
+    case PolicyTrigger.BEFORE_READ:
+      return 2;
+    case PolicyTrigger.AFTER_READ:
+      return 3;
+    case PolicyTrigger.BEFORE_DELETE:
+      return 4;
+    default:
+      return 5;
   }
 }
