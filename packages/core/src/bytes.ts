@@ -111,14 +111,7 @@ export function copyKeys(inputs: readonly (string | Uint8Array)[], lengths: read
     at = end;
   }
   const texts = new Array<string>(n);
-  if (isAscii(slab)) {
-    // One byte, one character: each key's text is its run of the whole.
-    const all = slab.toString('latin1');
-    at = 0;
-    for (let i = 0; i < n; i++) texts[i] = all.slice(at, (at += lengths[i]!));
-  } else {
-    for (let i = 0; i < n; i++) texts[i] = keyTextOf(keys[i]!, inputs[i]);
-  }
+  if (!asciiTexts(slab, lengths, texts)) for (let i = 0; i < n; i++) texts[i] = keyTextOf(keys[i]!, inputs[i]);
   return { keys, texts };
 }
 
@@ -129,24 +122,33 @@ export function copyKeys(inputs: readonly (string | Uint8Array)[], lengths: read
 export function keyTexts(keys: readonly Uint8Array[]): string[] {
   const n = keys.length;
   const texts = new Array<string>(n);
+  const lengths = new Array<number>(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const key = keys[i];
     // Anything but real bytes is decoded (and refused) one by one, as keyText does.
     if (!isBytes(key)) return perKey(keys, texts);
-    total += byteLengthOf(key);
+    total += lengths[i] = byteLengthOf(key);
   }
   const slab = Buffer.allocUnsafe(total);
   let at = 0;
   for (let i = 0; i < n; i++) {
     slab.set(keys[i]!, at);
-    at += byteLengthOf(keys[i]!);
+    at += lengths[i]!;
   }
-  if (!isAscii(slab)) return perKey(keys, texts);
+  return asciiTexts(slab, lengths, texts) ? texts : perKey(keys, texts);
+}
+
+/**
+ * When `slab` (keys of `lengths` bytes side by side) is all ASCII, fills `texts` with each key's
+ * text, a slice of one decoding of the whole (one byte, one character), and answers true.
+ */
+function asciiTexts(slab: Buffer, lengths: readonly number[], texts: string[]): boolean {
+  if (!isAscii(slab)) return false;
   const all = slab.toString('latin1');
-  at = 0;
-  for (let i = 0; i < n; i++) texts[i] = all.slice(at, (at += byteLengthOf(keys[i]!)));
-  return texts;
+  let at = 0;
+  for (let i = 0; i < lengths.length; i++) texts[i] = all.slice(at, (at += lengths[i]!));
+  return true;
 }
 
 function perKey(keys: readonly Uint8Array[], texts: string[]): string[] {

@@ -65,7 +65,7 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
   for (let i = 0; i < n; i++) {
     const operation: Operation = values[i] !== null ? 'write' : 'delete';
     const o = os !== undefined ? (os[i] = p.observation(operation)) : undefined;
-    const ctx = (ctxs[i] = p.context(operation, keys[i]!, texts[i]!, values[i]!, caller, timestamp, o));
+    const ctx = (ctxs[i] = p.context(operation, keys[i]!, texts[i]!, values[i] as Buffer | null, caller, timestamp, o));
     if (recorded) ctx[DECISION]().batchId = batchId;
   }
   const steps: Steps = { keys, values, ctxs, os };
@@ -87,7 +87,7 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
     }
     const writes: BatchOperation[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const value = values[i]!;
+      const value = values[i] as Buffer | null;
       writes[i] = value !== null ? { type: 'put', key: keys[i]!, value } : { type: 'del', key: keys[i]! };
     }
     if (os !== undefined) for (const o of os) o.enter(STEP_STORAGE);
@@ -102,7 +102,7 @@ export async function runBatch(p: Pipeline, operations: unknown, context: unknow
     if (os !== undefined) for (const o of os) o.enter(STEP_HOOKS);
     for (let i = 0; i < n; i++) {
       const ctx = ctxs[i]!;
-      const value = values[i]!;
+      const value = values[i] as Buffer | null;
       if (value !== null) ctx[SET_VALUE](value);
       try {
         const after = p.evaluate(value !== null ? PolicyTrigger.AFTER_WRITE : PolicyTrigger.AFTER_DELETE, ctx, set);
