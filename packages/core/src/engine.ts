@@ -27,6 +27,7 @@ import type { Pipeline } from './operations/pipeline.js';
 import { PolicyScan, type ScanOptions } from './operations/scan.js';
 import { runBatch, type PolicyBatchOperation } from './operations/batch.js';
 import { filterAllowed } from './operations/filter.js';
+import { limiterFailed, unreadableDecision, type LimiterFailure } from './limits/limiter-failure.js';
 import { appliesTo, LimitBuckets, parseRateLimit, rateLimitId, type RateLimit, type RateLimitOperation, type RateLimitOptions } from './limits/rate-limit.js';
 
 export interface PolicyEngineOptions {
@@ -653,7 +654,7 @@ export class PolicyEngine {
       for (let i = 0; i < limits.length; i++) buckets[i] = limits[i]!.request(ctx[CUSTOM]());
       answer = this.#rateLimitStore.consume(buckets, ctx.timestamp);
     } catch (cause) {
-      return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+      return this.#limiterFailed(ctx, limiterFailed(cause));
     }
     return isThenable(answer) ? this.#admitLater(ctx, this.#deadlines.rateLimit.race(answer)) : this.#checkAdmission(ctx, answer);
   }
@@ -663,23 +664,24 @@ export class PolicyEngine {
     try {
       decision = await answer;
     } catch (cause) {
-      if (cause instanceof StepTimeout) return this.#fail(ctx, 'error', ViolationCode.TIMEOUT, cause, undefined, cause.stage);
-      return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+      return this.#limiterFailed(ctx, limiterFailed(cause));
     }
     return this.#checkAdmission(ctx, decision);
   }
 
   #checkAdmission(ctx: DecisionContext, decision: RateLimitDecision): Promise<never> | undefined {
-    if (typeof decision?.allowed !== 'boolean') {
-      const cause = new TypeError(`rate-limit store answered ${describe(decision)}`);
-      return this.#fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
-    }
+    const unreadable = unreadableDecision(decision);
+    if (unreadable !== undefined) return this.#limiterFailed(ctx, unreadable);
     if (!decision.allowed) {
       const o = ctx[OBSERVATION]();
       if (o !== undefined) o.rateLimit = decision;
       return this.#fail(ctx, 'rate_limited', ViolationCode.RATE_LIMITED, undefined, decision.retryAfterMs);
     }
     return undefined;
+  }
+
+  #limiterFailed(ctx: DecisionContext, failure: LimiterFailure): Promise<never> {
+    return this.#fail(ctx, 'error', failure.code, failure.cause, undefined, failure.stage);
   }
 
   /**

@@ -9,6 +9,7 @@ import { STEP_AUDIT, STEP_HOOKS, STEP_STORAGE, STORAGE_ERROR, type Observation }
 import { requireCapability } from '../storage/supports.js';
 import { isThenable } from '../thenable.js';
 import { StepTimeout, type TimeoutStage } from '../timeouts.js';
+import { limiterFailed, unreadableDecision } from '../limits/limiter-failure.js';
 import type { Pipeline } from './pipeline.js';
 import { bucketsFor } from './tokens.js';
 
@@ -142,12 +143,11 @@ async function admitAll(p: Pipeline, steps: Steps, batchId: string): Promise<voi
     const answer = store.consume(buckets, first.timestamp);
     decision = isThenable(answer) ? await p.deadlines.rateLimit.race(answer) : answer;
   } catch (cause) {
-    if (cause instanceof StepTimeout) return refuse(p, steps, 'error', ViolationCode.TIMEOUT, { batchId, cause, stage: cause.stage });
-    return refuse(p, steps, 'error', ViolationCode.LIMITER_UNAVAILABLE, { batchId, cause });
+    const failure = limiterFailed(cause);
+    return refuse(p, steps, 'error', failure.code, { batchId, cause, stage: failure.stage });
   }
-  if (typeof decision?.allowed !== 'boolean') {
-    return refuse(p, steps, 'error', ViolationCode.LIMITER_UNAVAILABLE, { batchId, cause: new TypeError(`rate-limit store answered ${describe(decision)}`) });
-  }
+  const unreadable = unreadableDecision(decision);
+  if (unreadable !== undefined) return refuse(p, steps, 'error', unreadable.code, { batchId, cause: unreadable.cause });
   if (!decision.allowed) {
     if (steps.os !== undefined) for (const o of steps.os) o.rateLimit = decision;
     return refuse(p, steps, 'rate_limited', ViolationCode.RATE_LIMITED, { batchId, retryAfterMs: decision.retryAfterMs });

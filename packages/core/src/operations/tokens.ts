@@ -1,11 +1,9 @@
 import type { Operation } from '../actions.js';
-import { describe } from '../bytes.js';
 import type { BucketRequest, RateLimitDecision } from '../contracts.js';
 import { CUSTOM, type ContextMap } from '../context.js';
-import { ViolationCode } from '../errors.js';
 import type { DecisionContext } from '../events/decision-record.js';
+import { limiterFailed, unreadableDecision, type LimiterFailure } from '../limits/limiter-failure.js';
 import { isThenable } from '../thenable.js';
-import { StepTimeout } from '../timeouts.js';
 import type { Pipeline } from './pipeline.js';
 
 /**
@@ -65,21 +63,21 @@ export function takeRun(p: Pipeline, ctx: DecisionContext, count: number): numbe
       ctx.timestamp,
     );
   } catch (cause) {
-    return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause);
+    return failed(p, ctx, limiterFailed(cause));
   }
   if (!isThenable(answer)) return granted(p, ctx, answer, n);
   return Promise.resolve(p.deadlines.rateLimit.race(answer)).then(
     (decision) => granted(p, ctx, decision, n),
-    (cause: unknown) =>
-      cause instanceof StepTimeout
-        ? p.fail(ctx, 'error', ViolationCode.TIMEOUT, cause, undefined, cause.stage)
-        : p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, cause),
+    (cause: unknown) => failed(p, ctx, limiterFailed(cause)),
   );
 }
 
 function granted(p: Pipeline, ctx: DecisionContext, decision: RateLimitDecision, n: number): number | Promise<never> {
-  if (typeof decision?.allowed !== 'boolean') {
-    return p.fail(ctx, 'error', ViolationCode.LIMITER_UNAVAILABLE, new TypeError(`rate-limit store answered ${describe(decision)}`));
-  }
+  const unreadable = unreadableDecision(decision);
+  if (unreadable !== undefined) return failed(p, ctx, unreadable);
   return decision.allowed ? n : 0;
+}
+
+function failed(p: Pipeline, ctx: DecisionContext, failure: LimiterFailure): Promise<never> {
+  return p.fail(ctx, 'error', failure.code, failure.cause, undefined, failure.stage);
 }
