@@ -759,6 +759,7 @@ export class PolicyEngine {
     const code = timedOut ? ViolationCode.TIMEOUT : ViolationCode.HOOK_FAILED;
     const decision = ctx[DECISION]();
     decision.decidedBy = rule;
+    decision.failing = true;
     const error = new PolicyViolation(code, violationMessage(code, ctx.operation), {
       operation: ctx.operation,
       key: ctx.keyText,
@@ -798,6 +799,7 @@ export class PolicyEngine {
   }
 
   async #fail(ctx: DecisionContext, result: AuditResult, code: ViolationCode, cause?: unknown, retryAfterMs?: number, stage?: TimeoutStage): Promise<never> {
+    ctx[DECISION]().failing = true;
     this.#failing(ctx, result);
     await this.#audit.recordQuietly(ctx, result);
     const decision = ctx[DECISION]();

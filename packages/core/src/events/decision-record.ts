@@ -30,6 +30,8 @@ export class DecisionState implements DecisionIdParts {
   shadow: ShadowHit | undefined = undefined;
   /** The id shared by the entries of one batch or scan. */
   batchId: string | undefined = undefined;
+  /** The operation is failing (set as the failure starts, before its audit entry is awaited). */
+  failing = false;
   // The decision id's parts (./decision-id.ts), drawn on first use; ms -1 until then. `ms` and
   // `timestamp` hold references (UNBOXED), shared with the context and the id generator.
   ms: number = UNBOXED;

@@ -8,6 +8,7 @@ import { MemoryStore } from '../memory/memory-store.js';
 import { MemoryRateLimitStore } from '../memory/memory-rate-limit-store.js';
 import { NotSupportedError } from '../storage/supports.js';
 import { FILTER_PENDING } from './filter.js';
+import { SCAN_PENDING } from './scan.js';
 import type { DecisionEvent } from '../events/observation.js';
 
 const b = (s: string) => Buffer.from(s);
@@ -826,3 +827,99 @@ describe('policy.batch', () => {
     ]);
   });
 });
+
+describe('policy.scan with asynchronous decisions (nextv decides keys while others are pending)', () => {
+  const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+  const later = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+  it(`keeps up to ${SCAN_PENDING} keys pending, answers in key order, and leaves out what the hooks withhold (M4)`, async () => {
+    const { policy } = await seeded(keys);
+    policy.enableAudit({ maxEntries: 1000 });
+    let inFlight = 0;
+    let most = 0;
+    policy.beforeRead('k*', async (ctx) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      // Later keys answer sooner: the answer must not follow the order of answers.
+      await later(ctx.keyText.endsWith('7') ? 1 : 3);
+      inFlight--;
+      return ctx.keyText.endsWith('5') ? PolicyAction.DENY : PolicyAction.ALLOW;
+    });
+    const scan = policy.scan({});
+    const started = Date.now();
+    const got = (await scan.nextv(1000)).map((e) => e.key.toString());
+    expect(got).toEqual(keys.filter((k) => !k.endsWith('5')));
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(SCAN_PENDING);
+    // 300 keys at 1-3 ms each, one at a time, would take a second at least.
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(await policy.getAuditLog({ limit: 1000 })).toHaveLength(300);
+  });
+
+  it('never examines more keys than the call can return: each key examined is returned or withheld (M3)', async () => {
+    const { policy } = await seeded(keys);
+    policy.enableAudit({ maxEntries: 1000 });
+    let decided = 0;
+    policy.beforeRead('k*', async () => {
+      decided++;
+      await later(1);
+      return PolicyAction.ALLOW;
+    });
+    const scan = policy.scan({ limit: 25 });
+    expect(await scan.nextv(10)).toHaveLength(10);
+    expect(decided).toBe(10);
+    expect(await scan.nextv(100)).toHaveLength(15);
+    expect(decided).toBe(25);
+    expect(await scan.nextv(100)).toHaveLength(0);
+    expect(await policy.getAuditLog({ limit: 1000 })).toHaveLength(25);
+  });
+
+  it('a key whose asynchronous hook fails: the keys before it are returned, its failure is thrown next, none after it is returned', async () => {
+    const { policy } = await seeded(keys);
+    policy.enableAudit({ maxEntries: 1000 });
+    policy.beforeRead('k*', async (ctx) => {
+      await later(ctx.keyText === 'k005' ? 5 : 1);
+      if (ctx.keyText === 'k005') throw new Error('policy service down');
+      return PolicyAction.ALLOW;
+    });
+    const scan = policy.scan({});
+    expect((await scan.nextv(100)).map((e) => e.key.toString())).toEqual(['k000', 'k001', 'k002', 'k003', 'k004']);
+    await expect(scan.nextv(100)).rejects.toMatchObject({ code: 'hook_failed', key: 'k005' });
+    const log = await policy.getAuditLog({ limit: 1000 });
+    expect(log.filter((e) => e.result === 'error').map((e) => e.key)).toEqual(['k005']);
+    // Keys after it may have been decided while it was pending (audited, at most the window), never returned.
+    expect(log.length).toBeLessThanOrEqual(6 + SCAN_PENDING);
+  });
+
+  it('a key whose decision fails synchronously is the last one examined, even while keys before it are pending', async () => {
+    const { policy } = await seeded(keys);
+    policy.enableAudit({ maxEntries: 1000 });
+    policy.beforeRead('k00?', async () => {
+      await later(2);
+      return PolicyAction.ALLOW;
+    });
+    policy.beforeRead('k010', () => {
+      throw new Error('boom');
+    });
+    const scan = policy.scan({});
+    expect((await scan.nextv(100)).map((e) => e.key.toString())).toEqual(keys.slice(0, 10));
+    await expect(scan.nextv(100)).rejects.toMatchObject({ code: 'hook_failed', key: 'k010' });
+    expect((await policy.getAuditLog({ limit: 1000 })).map((e) => e.key).sort()).toEqual(keys.slice(0, 11));
+  });
+
+  it('a rate limit that runs out among asynchronous hooks refuses exactly the key past the last token (M3)', async () => {
+    const { policy } = await seeded(keys);
+    policy.enableAudit({ maxEntries: 1000 }).addRateLimit('read', { maxPerMinute: 40 });
+    policy.beforeRead('k*', async () => {
+      await later(1);
+      return PolicyAction.ALLOW;
+    });
+    const scan = policy.scan({});
+    expect(await scan.nextv(100)).toHaveLength(40);
+    await expect(scan.nextv(100)).rejects.toMatchObject({ code: 'rate_limited', key: 'k040' });
+    // Entries are logged as decisions end (the refusal is immediate): by key, 40 allowed and the refusal, nothing past it.
+    const log = (await policy.getAuditLog({ limit: 1000 })).sort((x, y) => (x.key < y.key ? -1 : 1));
+    expect(log.map((e) => [e.key, e.result])).toEqual([...keys.slice(0, 40).map((k) => [k, 'allowed']), ['k040', 'rate_limited']]);
+  });
+});
+

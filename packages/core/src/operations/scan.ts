@@ -66,12 +66,14 @@ export class PolicyScan extends BaseKeyValueIterator {
   /** Whether to take tokens per run: false once a run was refused (then one per key). */
   #runs = true;
   /**
-   * While a call decides keys: the audit appends it has not awaited yet, each with the number of
-   * entries that preceded its key's in the call's answer (#settleAudits).
+   * While a call decides keys: the audit appends it has not awaited yet, each with the place of
+   * its key among the keys the call examined (#settleAudits).
    */
-  #audits: { done: Promise<void>; at: number }[] | undefined = undefined;
-  /** Entries in the current call's answer before the key being decided. */
-  #auditAt = 0;
+  #audits: { done: Promise<void>; seq: number }[] | undefined = undefined;
+  /** Set by #read when the key's token step did not answer at once (a remote limiter): the next key must wait for it. */
+  #tokenWait = false;
+  /** The context of the key #read last started. */
+  #started: DecisionContext | undefined = undefined;
 
   constructor(p: Pipeline, range: KeyRange, caller: CallerContext, signal: AbortSignal | undefined) {
     // The limit counts entries returned, on both paths (next() and for await): enforced here.
@@ -115,50 +117,23 @@ export class PolicyScan extends BaseKeyValueIterator {
         this.#chunk = Math.max(FIRST_CHUNK, Math.min(MAX_CHUNK, size, this.#range.limit));
       }
       this.#audits = [];
-      // One clock reading for the keys decided in one synchronous stretch of this call (until
-      // it next waits for the store, a hook, a limiter or a sink): they are decided at that time.
-      let now: number | undefined;
+      const call = new ScanCall(out);
       try {
-        while (out.length < size) {
-          if (this.#returned >= this.#range.limit) break;
-          this.#checkSignal();
-          let entry: KeyValueEntry | undefined;
-          if (this.#at < this.#buffer.length) entry = this.#buffer[this.#at++]!;
-          else {
-            entry = await this.#pull();
-            now = undefined;
-          }
-          if (entry === undefined) break;
-          const p = this.#p;
-          now ??= p.clock();
-          // The keys this call examines from here at least: one per entry it may still return,
-          // within the chunk in hand. Their tokens are taken together (#read).
-          const run = Math.min(this.#buffer.length - this.#at + 1, size - out.length, this.#range.limit - this.#returned);
-          this.#auditAt = out.length;
-          const text = this.#texts[this.#at - 1]!;
-          let value: Decided | Promise<Decided>;
-          if (p.observing()) {
-            const at = now;
-            value = await p.observed('read', async (o) => this.#read(entry, text, at, o, run));
-            now = undefined;
-          } else value = this.#read(entry, text, now, undefined, run);
-          if (value instanceof Promise) {
-            value = await value;
-            now = undefined;
-          }
-          if (value === SKIP) {
-            this.#withheld++;
-            continue;
-          }
-          this.#returned++;
-          out.push({ key: entry.key, value: this.#range.values ? value : undefined });
-        }
+        await this.#decide(call, size);
       } catch (error) {
-        // An earlier key's failed audit comes first.
-        await this.#settleAudits(out);
-        throw error;
+        // Something outside any key's decision (the store, the signal): after every key started.
+        call.fail(error, Infinity);
       }
-      await this.#settleAudits(out);
+      // Every key started is settled before the call ends: none is left deciding into the next call.
+      while (call.window.length > 0) await this.#settleOldest(call);
+      const failure = await this.#settleAudits(call);
+      if (failure !== undefined) {
+        // The entries from the failed key on are not the caller's.
+        const kept = call.before(failure.seq);
+        this.#returned -= out.length - kept;
+        out.length = kept;
+        throw failure.error;
+      }
       return out;
     } catch (error) {
       // Fail closed and let go of the store's cursor: nothing more comes out of this scan.
@@ -177,6 +152,107 @@ export class PolicyScan extends BaseKeyValueIterator {
   }
 
   /**
+   * Decides keys until `size` entries are let through (or the range or the scan's limit ends).
+   * A key whose decision is still pending (an asynchronous hook, or an asynchronous audit sink
+   * on the failure path) waits in the call's window while the next keys are decided, up to
+   * SCAN_PENDING at once, settled oldest first, so the answer keeps the keys' order. A key starts
+   * only while the entries returned and the keys waiting stay below `size` and the limit, so every
+   * key examined can be returned by this call (rule M3: none is charged and audited only to be
+   * dropped by the next). Nothing starts after a key known to have failed, or while a key's token
+   * step is pending (a remote limiter's run): runs never overlap and the key where tokens run out
+   * is the last one examined.
+   */
+  async #decide(call: ScanCall, size: number): Promise<void> {
+    const p = this.#p;
+    // One clock reading for the keys decided in one synchronous stretch of this call (until
+    // it next waits for the store, a hook, a limiter or a sink): they are decided at that time.
+    let now: number | undefined;
+    while (call.failure === undefined) {
+      const room = Math.min(size - call.out.length, this.#range.limit - this.#returned) - call.window.length;
+      if (room <= 0) {
+        if (call.window.length === 0) return;
+        await this.#settleOldest(call);
+        now = undefined;
+        continue;
+      }
+      this.#checkSignal();
+      let entry: KeyValueEntry | undefined;
+      if (this.#at < this.#buffer.length) entry = this.#buffer[this.#at++]!;
+      else {
+        entry = await this.#pull();
+        now = undefined;
+      }
+      if (entry === undefined) return;
+      now ??= p.clock();
+      // The keys this call examines from here at least: one per entry it may still return,
+      // within the chunk in hand. Their tokens are taken together (#read).
+      const run = Math.min(this.#buffer.length - this.#at + 1, room);
+      const text = this.#texts[this.#at - 1]!;
+      const seq = call.started++;
+      if (p.observing()) {
+        // Each observed key publishes its event as it ends: one at a time, in order.
+        while (call.window.length > 0) await this.#settleOldest(call);
+        if (call.failure !== undefined) return;
+        const at = now;
+        try {
+          this.#settled(call, entry, seq, await p.observed('read', async (o) => this.#read(entry, text, at, o, run, seq)));
+        } catch (error) {
+          call.fail(error, seq);
+        }
+        now = undefined;
+        continue;
+      }
+      let result: Decided | Promise<Decided>;
+      try {
+        result = this.#read(entry, text, now, undefined, run, seq);
+      } catch (error) {
+        call.fail(error, seq);
+        return;
+      }
+      if (!(result instanceof Promise) && call.window.length === 0) {
+        this.#settled(call, entry, seq, result);
+        continue;
+      }
+      // Awaited in order (#settleOldest); handled now so that a failure before then is not unhandled.
+      if (result instanceof Promise) result.then(undefined, ignore);
+      call.window.push({ entry, seq, result });
+      if (this.#tokenWait || this.#started?.[DECISION]().failing === true) {
+        // Its tokens are not known yet, or it already failed: nothing more starts before it settles.
+        while (call.window.length > 0) await this.#settleOldest(call);
+        now = undefined;
+      } else if (call.window.length >= SCAN_PENDING) {
+        await this.#settleOldest(call);
+        now = undefined;
+      }
+    }
+  }
+
+  /** Settles the oldest key waiting in the call's window. */
+  async #settleOldest(call: ScanCall): Promise<void> {
+    const { entry, seq, result } = call.window.shift()!;
+    let value: Decided;
+    try {
+      value = result instanceof Promise ? await result : result;
+    } catch (error) {
+      call.fail(error, seq);
+      return;
+    }
+    this.#settled(call, entry, seq, value);
+  }
+
+  /** Key `seq` of the call was decided: its entry joins the answer, unless a key before it failed. */
+  #settled(call: ScanCall, entry: KeyValueEntry, seq: number, value: Decided): void {
+    if (call.failure !== undefined && call.failure.seq < seq) return;
+    if (value === SKIP) {
+      this.#withheld++;
+      return;
+    }
+    this.#returned++;
+    call.out.push({ key: entry.key, value: this.#range.values ? value : undefined });
+    call.outSeq.push(seq);
+  }
+
+  /**
    * `for await`: an entry already read from the store is decided right here, with no promise
    * per key when every step answers synchronously; anything else (a new chunk, an observed
    * key, an abort) goes through next(). Leaving the loop closes the scan.
@@ -191,7 +267,7 @@ export class PolicyScan extends BaseKeyValueIterator {
           this.#busy = true;
           let value: Decided | Promise<Decided>;
           try {
-            value = this.#read(stored, text, this.#p.clock(), undefined, 1);
+            value = this.#read(stored, text, this.#p.clock(), undefined, 1, 0);
             if (value instanceof Promise) value = await value;
           } finally {
             this.#busy = false;
@@ -231,22 +307,22 @@ export class PolicyScan extends BaseKeyValueIterator {
    * Waits for the audit appends of the keys this call decided (handed to the sink one after
    * another, awaited together: a sink that commits a tick's entries at once, as the audit file
    * does with one fsync, commits them once). When one failed, the entries from its key on are
-   * not returned — those keys were decided, and may be audited, but are not the caller's — and
-   * its failure is thrown.
+   * not returned — those keys were decided, and may be audited, but are not the caller's.
+   * Answers the call's first failure in key order, a decision's or an audit's.
    */
-  async #settleAudits(out: KeyValueEntry[]): Promise<void> {
+  async #settleAudits(call: ScanCall): Promise<{ error: unknown; seq: number } | undefined> {
     const audits = this.#audits;
     this.#audits = undefined;
-    if (audits === undefined) return;
-    for (const { done, at } of audits) {
-      try {
-        await done;
-      } catch (error) {
-        this.#returned -= out.length - at;
-        out.length = at;
-        throw error;
+    if (audits !== undefined) {
+      for (const { done, seq } of audits) {
+        try {
+          await done;
+        } catch (error) {
+          call.fail(error, seq);
+        }
       }
     }
+    return call.failure;
   }
 
   #checkSignal(): void {
@@ -328,62 +404,67 @@ export class PolicyScan extends BaseKeyValueIterator {
    * are taken in one consume (one round trip to a remote limiter per run, not per key); when
    * that is refused, one per key from then on (rule M3).
    */
-  #read(entry: KeyValueEntry, text: string, now: number, o: Observation | undefined, run: number): Decided | Promise<Decided> {
+  #read(entry: KeyValueEntry, text: string, now: number, o: Observation | undefined, run: number, seq: number): Decided | Promise<Decided> {
     const p = this.#p;
     const key = entry.key;
     const ctx = p.context('read', key, text, null, this.#caller, now, o);
     if (o !== undefined || p.audit.enabled) ctx[DECISION]().batchId = this.batchId;
+    this.#started = ctx;
+    this.#tokenWait = false;
     if (this.#paid > 0) {
       this.#paid--;
-      return this.#before(entry, ctx, o);
+      return this.#before(entry, ctx, o, seq);
     }
     if (run > 1 && this.#runs) {
       const paid = takeRun(p, ctx, run);
-      return typeof paid === 'number' ? this.#ranRun(entry, ctx, o, paid) : paid.then((n) => this.#ranRun(entry, ctx, o, n));
+      if (typeof paid === 'number') return this.#ranRun(entry, ctx, o, paid, seq);
+      this.#tokenWait = true;
+      return paid.then((n) => this.#ranRun(entry, ctx, o, n, seq));
     }
-    return this.#admitOne(entry, ctx, o);
+    return this.#admitOne(entry, ctx, o, seq);
   }
 
   /** After a run's consume: `paid` keys' tokens taken (this key's among them), or none (one per key from now on). */
-  #ranRun(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, paid: number): Decided | Promise<Decided> {
+  #ranRun(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, paid: number, seq: number): Decided | Promise<Decided> {
     if (paid === 0) {
       this.#runs = false;
-      return this.#admitOne(entry, ctx, o);
+      return this.#admitOne(entry, ctx, o, seq);
     }
     this.#paid = paid - 1;
-    return this.#before(entry, ctx, o);
+    return this.#before(entry, ctx, o, seq);
   }
 
-  #admitOne(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined): Decided | Promise<Decided> {
+  #admitOne(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, seq: number): Decided | Promise<Decided> {
     const admitted = this.#p.admit(ctx);
-    if (admitted !== undefined) return admitted.then(() => this.#before(entry, ctx, o));
-    return this.#before(entry, ctx, o);
+    if (admitted === undefined) return this.#before(entry, ctx, o, seq);
+    this.#tokenWait = true;
+    return admitted.then(() => this.#before(entry, ctx, o, seq));
   }
 
-  #before(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined): Decided | Promise<Decided> {
+  #before(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, seq: number): Decided | Promise<Decided> {
     o?.enter(STEP_HOOKS);
     const decision = this.#p.evaluate(PolicyTrigger.BEFORE_READ, ctx, this.#set);
-    return decision instanceof Promise ? decision.then((d) => this.#after(entry, ctx, o, d)) : this.#after(entry, ctx, o, decision);
+    return decision instanceof Promise ? decision.then((d) => this.#after(entry, ctx, o, d, seq)) : this.#after(entry, ctx, o, decision, seq);
   }
 
-  #after(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, decision: Decision): Decided | Promise<Decided> {
-    if (decision.action === PolicyAction.DENY) return this.#audited(ctx, o, 'denied', SKIP);
+  #after(entry: KeyValueEntry, ctx: DecisionContext, o: Observation | undefined, decision: Decision, seq: number): Decided | Promise<Decided> {
+    if (decision.action === PolicyAction.DENY) return this.#audited(ctx, o, 'denied', SKIP, seq);
     const stored = entry.value;
     if (!Buffer.isBuffer(stored)) throw new TypeError(`the store's iterator yielded ${describe(stored)} as the value of a key; expected a Buffer`);
     ctx[SET_VALUE](stored);
     const after = this.#p.evaluate(PolicyTrigger.AFTER_READ, ctx, this.#set);
-    return after instanceof Promise ? after.then((a) => this.#afterRead(ctx, o, stored, a)) : this.#afterRead(ctx, o, stored, after);
+    return after instanceof Promise ? after.then((a) => this.#afterRead(ctx, o, stored, a, seq)) : this.#afterRead(ctx, o, stored, after, seq);
   }
 
-  #afterRead(ctx: DecisionContext, o: Observation | undefined, stored: Buffer, after: Decision): Decided | Promise<Decided> {
+  #afterRead(ctx: DecisionContext, o: Observation | undefined, stored: Buffer, after: Decision, seq: number): Decided | Promise<Decided> {
     // DENY withholds the entry, key included (get answers null; a scan has no null to give);
     // MODIFY returns the replacement. Either way the caller does not get what is stored.
-    if (after.action === PolicyAction.DENY) return this.#audited(ctx, o, 'redacted', SKIP);
-    if (after.action === PolicyAction.MODIFY) return this.#audited(ctx, o, 'redacted', after.value !== undefined ? after.value : stored);
-    return this.#audited(ctx, o, 'allowed', stored);
+    if (after.action === PolicyAction.DENY) return this.#audited(ctx, o, 'redacted', SKIP, seq);
+    if (after.action === PolicyAction.MODIFY) return this.#audited(ctx, o, 'redacted', after.value !== undefined ? after.value : stored, seq);
+    return this.#audited(ctx, o, 'allowed', stored, seq);
   }
 
-  #audited(ctx: DecisionContext, o: Observation | undefined, result: AuditResult, value: Decided): Decided | Promise<Decided> {
+  #audited(ctx: DecisionContext, o: Observation | undefined, result: AuditResult, value: Decided, seq: number): Decided | Promise<Decided> {
     if (o !== undefined) {
       o.result = result;
       o.enter(STEP_AUDIT);
@@ -394,7 +475,7 @@ export class PolicyScan extends BaseKeyValueIterator {
     if (audits !== undefined && o === undefined) {
       // Awaited with the others of this call (#settleAudits); handled now so that it is never unhandled.
       audited.then(undefined, ignore);
-      audits.push({ done: audited, at: this.#auditAt });
+      audits.push({ done: audited, seq });
       return value;
     }
     return audited.then(() => value);
@@ -402,6 +483,38 @@ export class PolicyScan extends BaseKeyValueIterator {
 }
 
 type Decided = Buffer | typeof SKIP;
+
+/** Keys a `nextv` call may have waiting on asynchronous decisions at once (#decide). */
+export const SCAN_PENDING = 64;
+
+/** One `nextv` call's keys: its answer so far, the keys still being decided, its first failure. */
+class ScanCall {
+  readonly out: KeyValueEntry[];
+  /** For each entry of `out`, its key's place among the keys the call examined. */
+  readonly outSeq: number[] = [];
+  /** Keys started and not yet settled, oldest first. */
+  readonly window: { entry: KeyValueEntry; seq: number; result: Decided | Promise<Decided> }[] = [];
+  /** Keys examined so far. */
+  started = 0;
+  /** The failure of the earliest key that failed (its decision's or its audit's). */
+  failure: { error: unknown; seq: number } | undefined = undefined;
+
+  constructor(out: KeyValueEntry[]) {
+    this.out = out;
+  }
+
+  /** Key `seq` failed with `error` (Infinity: something after every key started). The earliest wins. */
+  fail(error: unknown, seq: number): void {
+    if (this.failure === undefined || seq < this.failure.seq) this.failure = { error, seq };
+  }
+
+  /** How many entries of the answer come from keys before key `seq`. */
+  before(seq: number): number {
+    let n = this.outSeq.length;
+    while (n > 0 && this.outSeq[n - 1]! >= seq) n--;
+    return n;
+  }
+}
 
 function keyOf(entry: KeyValueEntry): Buffer {
   return entry.key;
