@@ -12,6 +12,8 @@ export const DECISION = Symbol('decision');
 export const APPLIED = Symbol('applied');
 /** Engine-only: the {@link Observation} of a {@link DecisionContext}. */
 export const OBSERVATION = Symbol('observation');
+/** Engine-only: whether the operation of a {@link DecisionContext} is failing (no state made for the question). */
+export const FAILING = Symbol('failing');
 
 /** What a shadow rule (`enforce: false`) would have done had it been enforced. */
 export interface ShadowHit {
@@ -112,6 +114,11 @@ export class DecisionContext extends PolicyContext {
   /** Records that rule `id` applied, when something will read the applied rules (no state made for the question). */
   [APPLIED](id: string): void {
     this.#state?.apply(id);
+  }
+
+  /** Whether the operation is failing (marked as its failure starts, before the audit entry is awaited). */
+  [FAILING](): boolean {
+    return this.#state?.failing === true;
   }
 
   /** The operation's observation, when someone subscribes to decision events. */

@@ -3,7 +3,7 @@ import { describe, keyTexts } from '../bytes.js';
 import type { AuditResult, KeyRange, KeyValueEntry, KeyValueIterator } from '../contracts.js';
 import { SET_VALUE, type CallerContext } from '../context.js';
 import { PolicyViolation, ViolationCode, violationMessage } from '../errors.js';
-import { DECISION, type DecisionContext } from '../events/decision-record.js';
+import { DECISION, FAILING, type DecisionContext } from '../events/decision-record.js';
 import { newDecisionId } from '../events/decision-id.js';
 import { STEP_AUDIT, STEP_HOOKS, type Observation } from '../events/observation.js';
 import type { Decision } from '../hooks/handler.js';
@@ -216,7 +216,7 @@ export class PolicyScan extends BaseKeyValueIterator {
       // Awaited in order (#settleOldest); handled now so that a failure before then is not unhandled.
       if (result instanceof Promise) result.then(undefined, ignore);
       call.window.push({ entry, seq, result });
-      if (this.#tokenWait || this.#started?.[DECISION]().failing === true) {
+      if (this.#tokenWait || this.#started?.[FAILING]() === true) {
         // Its tokens are not known yet, or it already failed: nothing more starts before it settles.
         while (call.window.length > 0) await this.#settleOldest(call);
         now = undefined;
