@@ -435,6 +435,77 @@ describe('storage errors (E2)', () => {
   });
 });
 
+describe('get: each way a read can go (issue 16: written without async)', () => {
+  const memory = new MemoryStore();
+  const stored = (store: Partial<Pick<KeyValueStore, 'get'>>): KeyValueStore =>
+    ({ get: (k: Buffer) => memory.get(k), put: (k: Buffer, v: Buffer) => memory.put(k, v), delete: (k: Buffer) => memory.delete(k), close: async () => {}, ...store }) as KeyValueStore;
+
+  it('bad arguments reject (never throw at the call) and nothing reaches the store', async () => {
+    const get = vi.fn(async () => null);
+    const policy = new PolicyEngine(stored({ get })).enableAudit();
+    const pending = policy.get('', undefined);
+    expect(pending).toBeInstanceOf(Promise);
+    await expect(pending).rejects.toThrow(RangeError);
+    await expect(policy.get('k', { agent_id: 42 } as never)).rejects.toThrow(/context\.agent_id must be a string/);
+    expect(get).not.toHaveBeenCalled();
+    expect(await policy.getAuditLog()).toEqual([]);
+  });
+
+  it('a store whose get throws at the call, or answers without a promise, is handled like one that rejects or resolves', async () => {
+    const throwing = new PolicyEngine(stored({ get: () => { throw new Error('sync read failed'); } })).enableAudit();
+    await expect(throwing.get('k')).rejects.toThrow('sync read failed');
+    expect((await throwing.getAuditLog()).map((e) => e.result)).toEqual(['error']);
+    await memory.put(Buffer.from('k'), Buffer.from('v'));
+    const plain = new PolicyEngine(stored({ get: () => Buffer.from('plain') as never })).enableAudit();
+    expect((await plain.get('k'))!.toString()).toBe('plain');
+    // Not bytes: a TypeError naming the stored value, not a policy violation.
+    const odd = new PolicyEngine(stored({ get: async () => 42 as never }));
+    await expect(odd.get('k')).rejects.toThrow(/stored value must be a Buffer/);
+  });
+
+  it('an asynchronous limiter, before_read and after_read keep their order, and a DENY at any of them stops the read', async () => {
+    const steps: string[] = [];
+    const rateLimitStore: RateLimitStore = {
+      consume: async (buckets) => {
+        steps.push(`consume ${buckets.length}`);
+        return { allowed: true, retryAfterMs: 0 } as never;
+      },
+    };
+    const get = vi.fn((k: Buffer) => {
+      steps.push('store');
+      return memory.get(k);
+    });
+    const policy = new PolicyEngine(stored({ get }), { rateLimitStore }).enableAudit();
+    policy.addRateLimit('read', { maxPerMinute: 100 });
+    policy.beforeRead('**', async (ctx) => {
+      steps.push('before');
+      return ctx.keyText === 'denied' ? PolicyAction.DENY : PolicyAction.ALLOW;
+    });
+    policy.afterRead('**', async () => {
+      steps.push('after');
+      return PolicyAction.MODIFY;
+    });
+    await memory.put(Buffer.from('k'), Buffer.from('v'));
+    // MODIFY without a value: the stored value, audited redacted (H8).
+    expect(await policy.get('k')).toEqual(Buffer.from('v'));
+    expect(steps).toEqual(['consume 1', 'before', 'store', 'after']);
+    steps.length = 0;
+    await expect(policy.get('denied')).rejects.toMatchObject({ code: ViolationCode.DENIED });
+    expect(steps).toEqual(['consume 1', 'before']);
+    expect((await policy.getAuditLog()).map((e) => e.result)).toEqual(['redacted', 'denied']);
+  });
+
+  it('an after_read hook that throws fails the read closed after the store answered', async () => {
+    const policy = new PolicyEngine(stored({})).enableAudit();
+    await memory.put(Buffer.from('k'), Buffer.from('v'));
+    policy.afterRead('k', () => {
+      throw new Error('hook broke');
+    });
+    await expect(policy.get('k')).rejects.toMatchObject({ code: ViolationCode.HOOK_FAILED });
+    expect((await policy.getAuditLog()).map((e) => e.result)).toEqual(['error']);
+  });
+});
+
 describe('custom adapters', () => {
   it('an AuditSink passed in turns audit on and getAuditLog reads from it', async () => {
     const entries: unknown[] = [];

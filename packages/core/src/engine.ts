@@ -516,31 +516,89 @@ export class PolicyEngine {
     return this.#observed('read', (o) => this.#get(key, context, o));
   }
 
-  async #get(key: BytesLike, context: PolicyCallContext | undefined, o: Observation | undefined): Promise<Buffer | null> {
-    const k = ownKey(key, this.#maxKeyBytes);
-    const set = this.#set ?? this.#rules();
-    const ctx = this.#context('read', k, null, context, key, o);
-    const admitted = this.#admit(ctx);
-    if (admitted !== undefined) await admitted;
-    o?.enter(STEP_HOOKS);
-    let decision = this.#evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
-    if (decision instanceof Promise) decision = await decision;
-    if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
-    let stored: Uint8Array | null | undefined;
-    o?.enter(STEP_STORAGE);
+  /**
+   * A read is the engine's latency-bound operation (a sequential `get` waits on libuv's thread
+   * pool), so it is written without `async`: synchronous up to the storage call when the limiter
+   * and the `before_read` hooks answer synchronously (the usual case), then one promise of its
+   * own that the storage deadline rejects directly ({@link Deadline.watch}), instead of an async
+   * function awaiting a deadline's promise awaiting the store's. Same steps, same order, same
+   * failures as put and delete (docs/performance.md, "The sequential get").
+   */
+  #get(key: BytesLike, context: PolicyCallContext | undefined, o: Observation | undefined): Promise<Buffer | null> {
+    let k: Buffer;
+    let set: RuleSet;
+    let ctx: DecisionContext;
+    let admitted: Promise<void> | undefined;
+    let decision: Decision | Promise<Decision>;
     try {
-      stored = await this.#deadlines.storage.race(this.db.get(k));
+      k = ownKey(key, this.#maxKeyBytes);
+      set = this.#set ?? this.#rules();
+      ctx = this.#context('read', k, null, context, key, o);
+      admitted = this.#admit(ctx);
+      if (admitted !== undefined) return this.#getAdmitted(admitted, k, set, ctx, o);
+      o?.enter(STEP_HOOKS);
+      decision = this.#evaluate(PolicyTrigger.BEFORE_READ, ctx, set);
     } catch (error) {
-      return this.#storageFailed(ctx, error);
+      return Promise.reject(error);
     }
+    if (decision instanceof Promise) return this.#getDecided(decision, k, set, ctx, o);
+    if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
+    return this.#read(k, set, ctx, o);
+  }
+
+  /** {@link #get} once the limiter has answered asynchronously. */
+  async #getAdmitted(admitted: Promise<void>, k: Buffer, set: RuleSet, ctx: DecisionContext, o: Observation | undefined): Promise<Buffer | null> {
+    await admitted;
     o?.enter(STEP_HOOKS);
+    return this.#getDecided(this.#evaluate(PolicyTrigger.BEFORE_READ, ctx, set), k, set, ctx, o);
+  }
+
+  /** {@link #get} once `before_read` has decided asynchronously. */
+  async #getDecided(pending: Decision | Promise<Decision>, k: Buffer, set: RuleSet, ctx: DecisionContext, o: Observation | undefined): Promise<Buffer | null> {
+    const decision = await pending;
+    if (decision.action === PolicyAction.DENY) return this.#deny(ctx);
+    return this.#read(k, set, ctx, o);
+  }
+
+  /** The storage step of a read and what follows it: `after_read`, then the audit entry. */
+  #read(k: Buffer, set: RuleSet, ctx: DecisionContext, o: Observation | undefined): Promise<Buffer | null> {
+    o?.enter(STEP_STORAGE);
+    return new Promise<Buffer | null>((resolve, reject) => {
+      const failed = (error: unknown): void => resolve(this.#storageFailed(ctx, error));
+      let pending: Uint8Array | null | undefined | PromiseLike<Uint8Array | null | undefined>;
+      try {
+        pending = this.db.get(k);
+      } catch (error) {
+        return failed(error);
+      }
+      const answered = (stored: Uint8Array | null | undefined): void => {
+        try {
+          resolve(this.#readAnswered(stored, set, ctx, o));
+        } catch (error) {
+          reject(error);
+        }
+      };
+      if (isThenable(pending)) this.#deadlines.storage.watch(pending, answered, failed);
+      else answered(pending);
+    });
+  }
+
+  /** After the store answered a read: `after_read` on a value, then the audit entry (rule O2). */
+  #readAnswered(stored: Uint8Array | null | undefined, set: RuleSet, ctx: DecisionContext, o: Observation | undefined): Buffer | null | Promise<Buffer | null> {
+    o?.enter(STEP_HOOKS);
+    if (stored === null || stored === undefined) return this.#readAudited(null, ALLOW, ctx, o);
+    const value = toBuffer(stored, 'stored value');
+    ctx[SET_VALUE](value);
+    const after = this.#evaluate(PolicyTrigger.AFTER_READ, ctx, set);
+    if (after instanceof Promise) return after.then((decided) => this.#readAudited(value, decided, ctx, o));
+    return this.#readAudited(value, after, ctx, o);
+  }
+
+  /** What the caller receives after `after_read` decided, once its audit entry is written. */
+  #readAudited(stored: Buffer | null, after: Decision, ctx: DecisionContext, o: Observation | undefined): Buffer | null | Promise<Buffer | null> {
     let result: AuditResult = 'allowed';
-    let value: Buffer | null = null;
-    if (stored !== null && stored !== undefined) {
-      value = toBuffer(stored, 'stored value');
-      ctx[SET_VALUE](value);
-      let after = this.#evaluate(PolicyTrigger.AFTER_READ, ctx, set);
-      if (after instanceof Promise) after = await after;
+    let value = stored;
+    if (stored !== null) {
       if (after.action === PolicyAction.DENY) {
         value = null;
         result = 'redacted';
@@ -555,8 +613,7 @@ export class PolicyEngine {
       o.enter(STEP_AUDIT);
     }
     const audited = this.#audit.record(ctx, result);
-    if (audited !== undefined) await audited;
-    return value;
+    return audited === undefined ? value : audited.then(() => value);
   }
 
   /** Deletes `key` if the policies allow it; a missing key succeeds (rules O3, O6). */

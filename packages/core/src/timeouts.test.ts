@@ -173,6 +173,30 @@ describe('Deadline', () => {
     expect(deadline.ticking).toBe(false);
   });
 
+  it('watch answers exactly once: the value, the rejection, or StepTimeout, and never the late value after it', async () => {
+    const deadline = new Deadline('storage', T);
+    const calls: string[] = [];
+    const record = (name: string) => (x: unknown) => calls.push(`${name}:${x instanceof StepTimeout ? 'timeout' : String(x)}`);
+    let settleLate!: (v: string) => void;
+    deadline.watch(Promise.resolve('a'), record('value'), record('error'));
+    deadline.watch(Promise.reject(new Error('b')), record('value'), (e) => calls.push(`error:${(e as Error).message}`));
+    deadline.watch(new Promise<string>((r) => (settleLate = r)), record('value'), record('error'));
+    expect(deadline.size).toBe(3);
+    await new Promise((r) => setTimeout(r, T * 2.5));
+    expect(calls).toEqual(['value:a', 'error:b', 'error:timeout']);
+    expect(deadline.size).toBe(0);
+    expect(deadline.ticking).toBe(false);
+    settleLate('too late');
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual(['value:a', 'error:b', 'error:timeout']);
+    // Infinity: no waiter, no timer, still exactly one answer.
+    const forever = new Deadline('storage', Infinity);
+    forever.watch(Promise.resolve('c'), record('value'), record('error'));
+    expect(forever.size).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(calls.at(-1)).toBe('value:c');
+  });
+
   it('passes values that are not promises through, and never times anything with Infinity', async () => {
     const deadline = new Deadline('hook', Infinity);
     const p = never<number>();

@@ -109,23 +109,32 @@ export class Deadline {
   race<T>(pending: T | PromiseLike<T>): T | PromiseLike<T>;
   race<T>(pending: T | PromiseLike<T>): T | PromiseLike<T> {
     if (this.ms === Infinity || !isThenable(pending)) return pending;
-    return new Promise<T>((resolve, reject) => {
-      const waiter: Waiter = { gen: this.#gen, reject, prev: this.#tail, next: undefined };
-      if (this.#tail === undefined) this.#head = waiter;
-      else this.#tail.next = waiter;
-      this.#tail = waiter;
-      this.#timer ??= this.#start();
-      pending.then(
-        (value) => {
-          this.#remove(waiter);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#remove(waiter);
-          reject(error);
-        },
-      );
-    });
+    return new Promise<T>((resolve, reject) => this.watch(pending, resolve, reject));
+  }
+
+  /**
+   * Calls `onValue` with what `pending` resolves to, or `onError` with its rejection or, when it
+   * has not settled in time, with {@link StepTimeout}: exactly one of the two, once. No promise
+   * of its own, for a caller that settles its own ({@link race} makes one).
+   */
+  watch<T>(pending: PromiseLike<T>, onValue: (value: T) => void, onError: (error: unknown) => void): void {
+    if (this.ms === Infinity) {
+      pending.then(onValue, onError);
+      return;
+    }
+    const waiter: Waiter = { gen: this.#gen, reject: onError, prev: this.#tail, next: undefined };
+    if (this.#tail === undefined) this.#head = waiter;
+    else this.#tail.next = waiter;
+    this.#tail = waiter;
+    this.#timer ??= this.#start();
+    pending.then(
+      (value) => {
+        if (this.#remove(waiter)) onValue(value);
+      },
+      (error: unknown) => {
+        if (this.#remove(waiter)) onError(error);
+      },
+    );
   }
 
   #start(): ReturnType<typeof setInterval> {
@@ -146,13 +155,15 @@ export class Deadline {
     }
   }
 
-  #remove(waiter: Waiter): void {
-    // A waiter already removed (expired, then settled late) has no links and is not the head.
+  /** Unlinks `waiter`; false when it was no longer waiting (it expired, and this is its late answer). */
+  #remove(waiter: Waiter): boolean {
+    // A waiter already removed has no links and is not the head.
     if (waiter.prev !== undefined) waiter.prev.next = waiter.next;
     else if (this.#head === waiter) this.#head = waiter.next;
-    else return;
+    else return false;
     if (waiter.next !== undefined) waiter.next.prev = waiter.prev;
     else this.#tail = waiter.prev;
     waiter.prev = waiter.next = undefined;
+    return true;
   }
 }

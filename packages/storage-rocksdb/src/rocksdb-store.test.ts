@@ -90,6 +90,24 @@ describe('RocksDBStore', () => {
     await expect(Promise.all([store.get(Buffer.from('a')), store.get(Buffer.from('c'))])).rejects.toThrow();
   });
 
+  it('a read answers the writes issued before it, including those still waiting for their tick', async () => {
+    for (const syncReads of [false, true]) {
+      const store = await RocksDBStore.open(folder(), { syncReads });
+      const k = Buffer.from('k');
+      await store.put(k, Buffer.from('old'));
+      // The first put runs at once; the second waits for the end of the tick. The read after
+      // both must not overtake the second, though a lone read otherwise goes out at once.
+      const [, , seen, other] = await Promise.all([
+        store.put(Buffer.from('x'), Buffer.from('1')),
+        store.put(k, Buffer.from('new')),
+        store.get(k),
+        store.get(Buffer.from('x')),
+      ]);
+      expect([seen?.toString(), other?.toString()]).toEqual(['new', '1']);
+      await store.close();
+    }
+  });
+
   it('writes issued together apply in the order issued', async () => {
     const store = await RocksDBStore.open(folder());
     const k = Buffer.from('k');

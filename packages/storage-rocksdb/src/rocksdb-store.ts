@@ -52,12 +52,31 @@ export class RocksDBStore implements KeyValueStore {
   readonly #iterators = new Set<RocksDBIterator>();
   readonly #db: RocksLevel;
   readonly #sync: boolean;
+  // Writes issued in the same tick go to RocksDB as one write batch, in the order they were
+  // issued: one write-ahead-log append (and with `sync`, one fsync) for all of them. The
+  // batch is atomic, so its writes succeed or fail together.
+  // A `batch` call is one item (its operations in order), so that a thousand-operation batch
+  // costs one promise, not a thousand.
+  readonly #writes = new TickBatch<WriteOp | readonly BatchOperation[], void>((items, done) => {
+    this.#assertOpen();
+    const native = this.#native;
+    if (native === undefined) return this.#db._batch(flatten(items), this.#sync ? SYNC : BUFFERS, done);
+    try {
+      native(flatten(items), this.#sync);
+    } catch (error) {
+      return done(error);
+    }
+    done(null);
+  }, { leading: true });
   // Gets issued in the same tick share one getMany: one trip through libuv's thread pool
   // instead of one each; with many reads in flight that trip, not the read, is the cost.
+  // A lone read (none out, none waiting) goes to the pool at once instead of at the end of the
+  // tick: a sequential reader does not pay for the tick (docs/performance.md), and nothing is
+  // there to join. Never ahead of a write issued before it that is still waiting for its tick
+  // (`heldBy`): a read answers what was written before it.
   // getMany also answers a miss with undefined, where get would build and throw an error;
   // it is answered as null here, so that `get` hands on the batch's promise itself (no async
-  // wrapper, no extra promise and turn per read). Not leading, unlike writes: a lone read
-  // would still wait a tick (the next tick's reset), and measured no faster.
+  // wrapper, no extra promise and turn per read).
   readonly #reads = new TickBatch<Buffer, Buffer | null>((keys, done) => {
     this.#assertOpen();
     if (this.#syncRead !== undefined && keys.length <= READS_PER_PART) {
@@ -89,23 +108,7 @@ export class RocksDBStore implements KeyValueStore {
         if (--left === 0) done(null, values);
       });
     }
-  });
-  // Writes issued in the same tick go to RocksDB as one write batch, in the order they were
-  // issued: one write-ahead-log append (and with `sync`, one fsync) for all of them. The
-  // batch is atomic, so its writes succeed or fail together.
-  // A `batch` call is one item (its operations in order), so that a thousand-operation batch
-  // costs one promise, not a thousand.
-  readonly #writes = new TickBatch<WriteOp | readonly BatchOperation[], void>((items, done) => {
-    this.#assertOpen();
-    const native = this.#native;
-    if (native === undefined) return this.#db._batch(flatten(items), this.#sync ? SYNC : BUFFERS, done);
-    try {
-      native(flatten(items), this.#sync);
-    } catch (error) {
-      return done(error);
-    }
-    done(null);
-  }, { leading: true });
+  }, { leading: 'idle', heldBy: this.#writes as TickBatch<unknown, unknown> });
   /** Writes straight onto the binding's native batch (./native-writes.ts); undefined: through `_batch`. */
   readonly #native: NativeWrite | undefined;
   /** The binding's synchronous multi-get when `syncReads` is on (./sync-reads.ts). */

@@ -34,6 +34,66 @@ describe('TickBatch', () => {
     expect(runs).toEqual([[1], [2, 3, 4], [5]]);
   });
 
+  it("leading 'idle': an item runs at once while no run is out; while one is, the tick's items run together", async () => {
+    const runs: number[][] = [];
+    const pending: BatchDone<number>[] = [];
+    const batch = new TickBatch<number, number>(
+      (items, done) => {
+        runs.push([...items]);
+        pending.push((error, results) => done(error, results));
+      },
+      { leading: 'idle' },
+    );
+    const first = batch.add(1);
+    expect(runs).toEqual([[1]]);
+    // The first run is out: these wait for the tick and run together, not one by one.
+    const more = [batch.add(2), batch.add(3)];
+    expect(runs).toEqual([[1]]);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(runs).toEqual([[1], [2, 3]]);
+    pending[0]!(null, [10]);
+    expect(await first).toBe(10);
+    // Still one run out ([2, 3]): the next item waits for its tick.
+    const fourth = batch.add(4);
+    expect(runs).toHaveLength(2);
+    pending[1]!(null, [20, 30]);
+    expect(await Promise.all(more)).toEqual([20, 30]);
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(runs).toEqual([[1], [2, 3], [4]]);
+    pending[2]!(new Error('read failed'));
+    await expect(fourth).rejects.toThrow('read failed');
+    // Nothing out: a lone item runs at once again, and a run that throws is not counted as out.
+    const thrown = new TickBatch<number, number>(() => {
+      throw new Error('sync throw');
+    }, { leading: 'idle' });
+    await expect(thrown.add(1)).rejects.toThrow('sync throw');
+    await expect(thrown.add(2)).rejects.toThrow('sync throw');
+    batch.add(5);
+    expect(runs).toEqual([[1], [2, 3], [4], [5]]);
+  });
+
+  it('heldBy: while the other batch has items waiting, none runs at once; its flush comes first', async () => {
+    const order: string[] = [];
+    const writes = new TickBatch<string, void>((items, done) => {
+      order.push(`write ${items.join(',')}`);
+      done(null);
+    }, { leading: true });
+    const reads = new TickBatch<string, string>((items, done) => {
+      order.push(`read ${items.join(',')}`);
+      done(null, items);
+    }, { leading: 'idle', heldBy: writes as TickBatch<unknown, unknown> });
+    const all = [writes.add('w1'), writes.add('w2'), reads.add('r1')];
+    // w1 ran at once; w2 waits for the tick, and so does r1, behind it.
+    expect(order).toEqual(['write w1']);
+    expect(writes.pending).toBe(true);
+    await Promise.all(all);
+    expect(order).toEqual(['write w1', 'write w2', 'read r1']);
+    expect(writes.pending).toBe(false);
+    // Nothing waiting: a read runs at once.
+    await reads.add('r2');
+    expect(order.at(-1)).toBe('read r2');
+  });
+
   it('an error answers every caller of its run, and only those', async () => {
     const batch = new TickBatch<number, number>((items, done) => (items.includes(3) ? done(new Error('bad item')) : done(null, items)), { leading: true });
     const results = await Promise.allSettled([1, 2, 3].map((i) => batch.add(i)));

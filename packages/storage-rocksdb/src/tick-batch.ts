@@ -19,24 +19,41 @@ export class TickBatch<I, R> {
     this.#flush(undefined);
   };
 
-  readonly #leading: boolean;
+  readonly #leading: boolean | 'idle';
+  /** Runs handed to `run` and not yet answered (counted for `leading: 'idle'` only). */
+  #out = 0;
 
   /**
-   * `leading`: the first item of a tick runs at once, alone, and only those that follow it in
-   * the same tick wait for the flush: a lone operation is not delayed by a tick, and items
+   * `leading: true`: the first item of a tick runs at once, alone, and only those that follow
+   * it in the same tick wait for the flush: a lone operation is not delayed by a tick, and items
    * still run in the order they were added (nothing is pending when one runs at once).
+   * `leading: 'idle'`: an item runs at once, alone, when no run is out and none is pending (a
+   * lone read with nothing to join); otherwise it waits for the flush with the rest of its tick.
+   * For items whose order does not matter: one added while a run is out may still run first.
+   * `heldBy`: while another batch has items pending, none of this one's runs at once: they wait
+   * for the flush, which comes after that batch's (reads after the writes issued before them).
    */
-  constructor(run: (items: I[], done: BatchDone<R>) => void, { leading = false }: { leading?: boolean } = {}) {
+  constructor(run: (items: I[], done: BatchDone<R>) => void, { leading = false, heldBy }: { leading?: boolean | 'idle'; heldBy?: TickBatch<unknown, unknown> } = {}) {
     this.#run = run;
     this.#leading = leading;
+    this.#heldBy = heldBy;
+  }
+
+  readonly #heldBy: TickBatch<unknown, unknown> | undefined;
+
+  /** Whether items wait for this batch's flush. */
+  get pending(): boolean {
+    return this.#items.length !== 0;
   }
 
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       if (this.#items.length === 0) {
-        if (this.#leading && !this.#ranThisTick) {
-          this.#ranThisTick = true;
-          process.nextTick(this.#newTick);
+        if (this.#leading === 'idle' ? this.#out === 0 && this.#heldBy?.pending !== true : this.#leading && !this.#ranThisTick) {
+          if (this.#leading === true) {
+            this.#ranThisTick = true;
+            process.nextTick(this.#newTick);
+          }
           this.#runAlone(item, resolve, reject);
           return;
         }
@@ -56,9 +73,12 @@ export class TickBatch<I, R> {
 
   #runAlone(item: I, resolve: (result: R) => void, reject: (error: unknown) => void): void {
     let settled = false;
+    const idle = this.#leading === 'idle';
+    if (idle) this.#out++;
     const done: BatchDone<R> = (error, results) => {
       if (settled) return;
       settled = true;
+      if (idle) this.#out--;
       if (error !== null && error !== undefined) reject(error);
       else resolve(results === undefined ? (undefined as R) : results[0]!);
     };
@@ -87,9 +107,12 @@ export class TickBatch<I, R> {
     this.#resolve = [];
     this.#reject = [];
     let settled = false;
+    const idle = this.#leading === 'idle';
+    if (idle) this.#out++;
     const done: BatchDone<R> = (error, results) => {
       if (settled) return;
       settled = true;
+      if (idle) this.#out--;
       if (error !== null && error !== undefined) for (let i = 0; i < reject.length; i++) reject[i]!(error);
       else for (let i = 0; i < resolve.length; i++) resolve[i]!(results === undefined ? (undefined as R) : results[i]!);
       answered?.();
