@@ -28,7 +28,8 @@ export function toKey(input: unknown, name = 'key'): Buffer {
  * `/`, so a key with invalid bytes still falls under the rules of its namespace (rule P7).
  */
 export function keyText(key: Uint8Array): string {
-  return Buffer.isBuffer(key) ? key.toString('utf8') : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('utf8');
+  // toString() with no argument is UTF-8 and skips the encoding lookup of toString('utf8').
+  return Buffer.isBuffer(key) ? key.toString() : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString();
 }
 
 /**
