@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { nativeHandle, rocksdbModule } from './native-binding.js';
 
 /** One write of a tick batch. */
 export type WriteOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -32,15 +31,13 @@ const SYNC = Object.freeze({ sync: true });
  */
 export function nativeWriter(db: object): NativeWrite | undefined {
   try {
-    const require = createRequire(import.meta.url);
-    const root = dirname(require.resolve('@nxtedition/rocksdb/package.json'));
-    const binding = require(join(root, 'binding.js')) as Partial<Binding>;
+    const binding = rocksdbModule('binding.js') as Partial<Binding> | undefined;
+    if (binding === undefined) return undefined;
     for (const name of ['batch_init', 'batch_put', 'batch_del', 'batch_write', 'batch_clear'] as const) {
       if (typeof binding[name] !== 'function') return undefined;
     }
-    const symbol = Object.getOwnPropertySymbols(db).find((s) => s.description === 'context');
-    const context = symbol === undefined ? undefined : (db as Record<symbol, unknown>)[symbol];
-    if (context === null || typeof context !== 'object') return undefined;
+    const context = nativeHandle(db);
+    if (context === undefined) return undefined;
     const b = binding as Binding;
     const batch = b.batch_init();
     const none = optionsForPlainWrites(b, batch, context);

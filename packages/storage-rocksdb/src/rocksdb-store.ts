@@ -2,8 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { assertBatchOperations, type BatchOperation, type KeyRange, type KeyValueIterator, type KeyValueStore, type StoreSupports } from '@sochdb-policy/core';
 import { RocksDBIterator } from './rocksdb-iterator.js';
+import { nativeReader } from './native-reads.js';
 import { nativeWriter, type NativeWrite, type WriteOp } from './native-writes.js';
-import { readSyncFirst, syncGetMany, type SyncGetMany } from './sync-reads.js';
+import { readSyncFirst, syncGetMany, type AsyncGetMany, type SyncGetMany } from './sync-reads.js';
 import { TickBatch } from './tick-batch.js';
 
 export interface RocksDBStoreOptions {
@@ -80,11 +81,11 @@ export class RocksDBStore implements KeyValueStore {
   readonly #reads = new TickBatch<Buffer, Buffer | null>((keys, done) => {
     this.#assertOpen();
     if (this.#syncRead !== undefined && keys.length <= READS_PER_PART) {
-      return readSyncFirst(keys, this.#syncRead, (late, answer) => this.#db._getMany(late, BUFFERS, answer), done);
+      return readSyncFirst(keys, this.#syncRead, this.#getMany, done);
     }
     const parts = Math.min(READ_PARALLELISM, Math.floor(keys.length / READS_PER_PART));
     if (parts <= 1) {
-      return this.#db._getMany(keys, BUFFERS, (error, got) => {
+      return this.#getMany(keys, (error, got) => {
         if (error !== null && error !== undefined) return done(error);
         const values = got as (Buffer | null | undefined)[];
         for (let i = 0; i < values.length; i++) if (values[i] === undefined) values[i] = null;
@@ -98,7 +99,7 @@ export class RocksDBStore implements KeyValueStore {
     let left = Math.ceil(keys.length / size);
     let failed = false;
     for (let from = 0; from < keys.length; from += size) {
-      this.#db._getMany(keys.slice(from, from + size), BUFFERS, (error, got) => {
+      this.#getMany(keys.slice(from, from + size), (error, got) => {
         if (failed) return;
         if (error !== null && error !== undefined) {
           failed = true;
@@ -111,6 +112,9 @@ export class RocksDBStore implements KeyValueStore {
   }, { leading: 'idle', heldBy: this.#writes as TickBatch<unknown, unknown> });
   /** Writes straight onto the binding's native batch (./native-writes.ts); undefined: through `_batch`. */
   readonly #native: NativeWrite | undefined;
+  /** Reads straight through the binding's multi-get (./native-reads.ts), or through `_getMany`. */
+  readonly #getMany: AsyncGetMany;
+  readonly #nativeReads: boolean;
   /** The binding's synchronous multi-get when `syncReads` is on (./sync-reads.ts). */
   readonly #syncRead: SyncGetMany | undefined;
 
@@ -121,6 +125,9 @@ export class RocksDBStore implements KeyValueStore {
     this.#db = db as RocksLevel;
     this.#sync = sync;
     this.#native = nativeWriter(this.#db);
+    const reader = nativeReader(this.#db);
+    this.#nativeReads = reader !== undefined;
+    this.#getMany = reader ?? ((keys, done) => this.#db._getMany(keys, BUFFERS, done));
     this.#syncRead = syncReads ? syncGetMany(this.#db) : undefined;
   }
 
@@ -131,6 +138,15 @@ export class RocksDBStore implements KeyValueStore {
    */
   get nativeWrites(): boolean {
     return this.#native !== undefined;
+  }
+
+  /**
+   * Whether reads go straight to the binding's multi-get without an options object (true with
+   * the version of @nxtedition/rocksdb this package pins) or through abstract-level's `_getMany`.
+   * Same values either way; see docs/performance.md.
+   */
+  get nativeReads(): boolean {
+    return this.#nativeReads;
   }
 
   /** Whether lone and small ticks of reads are read on the JavaScript thread (`syncReads`). */
