@@ -131,6 +131,79 @@ describe('context (C1, C2; issue 10.13, 10.14)', () => {
     );
   });
 
+  it('a context passed again is read again: what changed between calls counts (the last context is reused only for the same entries)', async () => {
+    const { policy, seen } = engine();
+    const context: Record<string, string | undefined> = { agent_id: 'a' };
+    await policy.put('k', 'v', context);
+    context.agent_id = 'b';
+    await policy.put('k', 'v', context);
+    context.session_id = 's';
+    await policy.put('k', 'v', context);
+    context.agent_id = undefined;
+    await policy.put('k', 'v', context);
+    delete context.session_id;
+    await policy.put('k', 'v', context);
+    // The same entries in another order, then the same again: the same answers.
+    await policy.put('k', 'v', { session_id: 's', agent_id: 'b' });
+    await policy.put('k', 'v', { agent_id: 'b', session_id: 's' });
+    expect(seen.map((x) => [x.agentId, x.sessionId])).toEqual([
+      ['a', undefined],
+      ['b', undefined],
+      ['b', 's'],
+      [undefined, 's'],
+      [undefined, undefined],
+      ['b', 's'],
+      ['b', 's'],
+    ]);
+    // A getter is read once per call however often the same object comes back.
+    let reads = 0;
+    const changing = {
+      get agent_id() {
+        reads++;
+        return `agent-${reads}`;
+      },
+    };
+    for (let i = 0; i < 3; i++) await policy.put('k', 'v', changing);
+    expect(reads).toBe(3);
+    expect(seen.slice(-3).map((x) => x.agentId)).toEqual(['agent-1', 'agent-2', 'agent-3']);
+    // A bad value after good ones is still refused, naming it; the good one still works after.
+    await expect(policy.put('k', 'v', { agent_id: 'b', session_id: 7 } as never)).rejects.toThrow(/context\.session_id must be a string/);
+    await policy.put('k', 'v', { agent_id: 'b', session_id: 's' });
+    expect(seen.at(-1)!.sessionId).toBe('s');
+    // Inherited entries still do not count, after an own one with the same name was seen.
+    const inherited = Object.create({ agent_id: 'b' }) as Record<string, string>;
+    inherited.session_id = 's';
+    await policy.put('k', 'v', inherited);
+    expect(seen.at(-1)!.agentId).toBeUndefined();
+  });
+
+  it('every sequence of contexts is seen as normalizeContext copies each one (property)', async () => {
+    const names = ['agent_id', 'session_id', 'role', '__proto__'];
+    const entry = fc.tuple(fc.constantFrom(...names), fc.oneof(utf16, fc.constant(undefined), fc.constantFrom('a', 'b')));
+    const contexts = fc.array(fc.array(entry, { maxLength: 4 }), { minLength: 1, maxLength: 8 });
+    await fc.assert(
+      fc.asyncProperty(contexts, async (list) => {
+        const { policy, seen } = engine();
+        const made: Record<string, string | undefined>[] = [];
+        for (const entries of list) {
+          const context: Record<string, string | undefined> = {};
+          for (const [k, v] of entries) Object.defineProperty(context, k, { value: v, enumerable: true, configurable: true, writable: true });
+          made.push(context);
+          await policy.put('k', 'v', context);
+          // The same object again, unchanged: the same answers.
+          await policy.put('k', 'v', context);
+        }
+        made.forEach((context, i) => {
+          const expected = normalizeContext(context);
+          for (const at of [2 * i, 2 * i + 1]) {
+            for (const name of names) expect(seen[at]!.get(name)).toBe(Object.prototype.hasOwnProperty.call(expected, name) ? expected[name] : undefined);
+          }
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('a context that is not an object of strings is a TypeError naming the entry', async () => {
     const { policy } = engine();
     await expect(policy.put('k', 'v', { agent_id: 42 } as never)).rejects.toThrow(/context\.agent_id must be a string, got number 42/);

@@ -28,26 +28,34 @@ const hasOwn = Object.prototype.hasOwnProperty;
  */
 export function normalizeContext(input: unknown, name = 'context'): ContextMap {
   if (input === undefined || input === null) return EMPTY;
-  if (typeof input !== 'object' || Array.isArray(input)) {
-    throw new TypeError(`${name} must be an object mapping strings to strings, got ${describe(input)}`);
-  }
+  assertContextObject(input, name);
   const copy: Record<string, string> = {};
   let empty = true;
   // for-in rather than Object.keys: no array per operation.
   for (const k in input) {
     if (!hasOwn.call(input, k)) continue;
-    const v: unknown = (input as Record<string, unknown>)[k];
-    if (typeof v !== 'string') {
-      if (v !== undefined) throw new TypeError(`${name}.${k} must be a string, got ${describe(v)}`);
-      continue;
-    }
-    const text = (v as unknown as WellFormed).isWellFormed() ? v : (v as unknown as WellFormed).toWellFormed();
-    // An own `__proto__` entry is data like any other; plain assignment would set the prototype.
-    if (k === '__proto__') Object.defineProperty(copy, k, { value: text, enumerable: true });
-    else copy[k] = text;
-    empty = false;
+    if (addEntry(copy, k, (input as Record<string, unknown>)[k], name)) empty = false;
   }
   return empty ? EMPTY : copy;
+}
+
+function assertContextObject(input: unknown, name: string): void {
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new TypeError(`${name} must be an object mapping strings to strings, got ${describe(input)}`);
+  }
+}
+
+/** Adds entry `k` of a caller's context to its copy; false when its value is undefined (dropped). */
+function addEntry(copy: Record<string, string>, k: string, v: unknown, name: string): boolean {
+  if (typeof v !== 'string') {
+    if (v !== undefined) throw new TypeError(`${name}.${k} must be a string, got ${describe(v)}`);
+    return false;
+  }
+  const text = (v as unknown as WellFormed).isWellFormed() ? v : (v as unknown as WellFormed).toWellFormed();
+  // An own `__proto__` entry is data like any other; plain assignment would set the prototype.
+  if (k === '__proto__') Object.defineProperty(copy, k, { value: text, enumerable: true });
+  else copy[k] = text;
+  return true;
 }
 
 // String.prototype.isWellFormed/toWellFormed are in Node 20 but not in TypeScript's ES2022 library.
@@ -89,10 +97,59 @@ export class CallerContext {
 
 const NO_CALLER_CONTEXT = new CallerContext(EMPTY);
 
-/** {@link normalizeContext}, as the {@link CallerContext} the call's decisions share. */
+/** The entries (own enumerable, in order, values as read) a {@link CallerContext} was made from. */
+interface MadeFrom {
+  keys: string[];
+  values: unknown[];
+  caller: CallerContext;
+}
+
+/**
+ * The last caller context made. Most callers pass the same context, or one with the same
+ * entries, call after call: such a call reuses it instead of copying and checking the entries
+ * again. Compared entry by entry (names, order and values), each property still read once.
+ */
+let lastMade: MadeFrom | undefined;
+
+/**
+ * {@link normalizeContext}, as the {@link CallerContext} the call's decisions share: the last
+ * one made when the entries are the same as its (a CallerContext is never changed, and its map
+ * is frozen before anything outside the engine sees it).
+ */
 export function callerContext(input: unknown, name = 'context'): CallerContext {
-  const custom = normalizeContext(input, name);
-  return custom === EMPTY ? NO_CALLER_CONTEXT : new CallerContext(custom);
+  if (input === undefined || input === null) return NO_CALLER_CONTEXT;
+  assertContextObject(input, name);
+  const last = lastMade;
+  let n = 0;
+  // This call's entries, collected from the first one that differs from the last call's.
+  let keys: string[] | undefined;
+  let values: unknown[] | undefined;
+  for (const k in input) {
+    if (!hasOwn.call(input, k)) continue;
+    const v: unknown = (input as Record<string, unknown>)[k];
+    if (keys === undefined) {
+      if (last !== undefined && n < last.keys.length && last.keys[n] === k && last.values[n] === v) {
+        n++;
+        continue;
+      }
+      keys = last === undefined ? [] : last.keys.slice(0, n);
+      values = last === undefined ? [] : last.values.slice(0, n);
+    }
+    keys.push(k);
+    values!.push(v);
+    n++;
+  }
+  if (keys === undefined) {
+    if (last !== undefined && n === last.keys.length) return last.caller;
+    keys = last === undefined ? [] : last.keys.slice(0, n);
+    values = last === undefined ? [] : last.values.slice(0, n);
+  }
+  const copy: Record<string, string> = {};
+  let empty = true;
+  for (let i = 0; i < keys.length; i++) if (addEntry(copy, keys[i]!, values![i], name)) empty = false;
+  const caller = empty ? NO_CALLER_CONTEXT : new CallerContext(copy);
+  lastMade = { keys, values: values!, caller };
+  return caller;
 }
 
 /** A context value by name: own properties only, so `constructor` or `toString` are not values. */
