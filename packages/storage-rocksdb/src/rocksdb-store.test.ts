@@ -104,6 +104,14 @@ describe('RocksDBStore', () => {
         store.get(Buffer.from('x')),
       ]);
       expect([seen?.toString(), other?.toString()]).toEqual(['new', '1']);
+      // The same with reads of the tick already waiting (one is out) before the write waits:
+      // their run comes first in the tick, and still answers the write issued before the read.
+      const out = store.get(Buffer.from('x'));
+      const waiting = store.get(Buffer.from('x'));
+      const writes = [store.put(Buffer.from('y'), Buffer.from('2')), store.put(k, Buffer.from('newer'))];
+      const after = store.get(k);
+      await Promise.all([out, waiting, ...writes]);
+      expect((await after)?.toString()).toBe('newer');
       await store.close();
     }
   });

@@ -69,49 +69,10 @@ export class RocksDBStore implements KeyValueStore {
     }
     done(null);
   }, { leading: true });
-  // Gets issued in the same tick share one getMany: one trip through libuv's thread pool
-  // instead of one each; with many reads in flight that trip, not the read, is the cost.
-  // A lone read (none out, none waiting) goes to the pool at once instead of at the end of the
-  // tick: a sequential reader does not pay for the tick (docs/performance.md), and nothing is
-  // there to join. Never ahead of a write issued before it that is still waiting for its tick
-  // (`heldBy`): a read answers what was written before it.
-  // getMany also answers a miss with undefined, where get would build and throw an error;
-  // it is answered as null here, so that `get` hands on the batch's promise itself (no async
-  // wrapper, no extra promise and turn per read).
-  readonly #reads = new TickBatch<Buffer, Buffer | null>((keys, done) => {
-    this.#assertOpen();
-    if (this.#syncRead !== undefined && keys.length <= READS_PER_PART) {
-      return readSyncFirst(keys, this.#syncRead, this.#getMany, done);
-    }
-    const parts = Math.min(READ_PARALLELISM, Math.floor(keys.length / READS_PER_PART));
-    if (parts <= 1) {
-      return this.#getMany(keys, (error, got) => {
-        if (error !== null && error !== undefined) return done(error);
-        const values = got as (Buffer | null | undefined)[];
-        for (let i = 0; i < values.length; i++) if (values[i] === undefined) values[i] = null;
-        done(null, values as (Buffer | null)[]);
-      });
-    }
-    // Many reads at once: split over several of the thread pool's threads, as that many
-    // separate gets would be, but still one trip each instead of one per key.
-    const values: (Buffer | null)[] = new Array(keys.length);
-    const size = Math.ceil(keys.length / parts);
-    let left = Math.ceil(keys.length / size);
-    let failed = false;
-    for (let from = 0; from < keys.length; from += size) {
-      this.#getMany(keys.slice(from, from + size), (error, got) => {
-        if (failed) return;
-        if (error !== null && error !== undefined) {
-          failed = true;
-          return done(error);
-        }
-        for (let i = 0; i < got!.length; i++) values[from + i] = got![i] ?? null;
-        if (--left === 0) done(null, values);
-      });
-    }
-  }, { leading: 'idle', heldBy: this.#writes as TickBatch<unknown, unknown> });
   /** Writes straight onto the binding's native batch (./native-writes.ts); undefined: through `_batch`. */
   readonly #native: NativeWrite | undefined;
+  /** The store's reads, batched per tick ({@link #readBatch}). */
+  readonly #reads: TickBatch<Buffer, Buffer | null>;
   /** Reads straight through the binding's multi-get (./native-reads.ts), or through `_getMany`. */
   readonly #getMany: AsyncGetMany;
   readonly #nativeReads: boolean;
@@ -129,6 +90,53 @@ export class RocksDBStore implements KeyValueStore {
     this.#nativeReads = reader !== undefined;
     this.#getMany = reader ?? ((keys, done) => this.#db._getMany(keys, BUFFERS, done));
     this.#syncRead = syncReads ? syncGetMany(this.#db) : undefined;
+    this.#reads = this.#readBatch();
+  }
+
+  // Gets issued in the same tick share one getMany: one trip through libuv's thread pool
+  // instead of one each; with many reads in flight that trip, not the read, is the cost.
+  // A lone read (none out, none waiting) goes to the pool at once instead of at the end of the
+  // tick: a sequential reader does not pay for the tick (docs/performance.md), and nothing is
+  // there to join. Not with `syncReads`, whose reads wait for the tick so that it can count
+  // them (at most 16 on the JavaScript thread, more on the pool). Writes still waiting for their
+  // tick are written first, whenever reads run: a read answers every write issued before it.
+  // getMany also answers a miss with undefined, where get would build and throw an error;
+  // it is answered as null here, so that `get` hands on the batch's promise itself (no async
+  // wrapper, no extra promise and turn per read).
+  #readBatch(): TickBatch<Buffer, Buffer | null> {
+    return new TickBatch<Buffer, Buffer | null>((keys, done) => {
+      this.#assertOpen();
+      this.#writes.runPending();
+      if (this.#syncRead !== undefined && keys.length <= READS_PER_PART) {
+        return readSyncFirst(keys, this.#syncRead, this.#getMany, done);
+      }
+      const parts = Math.min(READ_PARALLELISM, Math.floor(keys.length / READS_PER_PART));
+      if (parts <= 1) {
+        return this.#getMany(keys, (error, got) => {
+          if (error !== null && error !== undefined) return done(error);
+          const values = got as (Buffer | null | undefined)[];
+          for (let i = 0; i < values.length; i++) if (values[i] === undefined) values[i] = null;
+          done(null, values as (Buffer | null)[]);
+        });
+      }
+      // Many reads at once: split over several of the thread pool's threads, as that many
+      // separate gets would be, but still one trip each instead of one per key.
+      const values: (Buffer | null)[] = new Array(keys.length);
+      const size = Math.ceil(keys.length / parts);
+      let left = Math.ceil(keys.length / size);
+      let failed = false;
+      for (let from = 0; from < keys.length; from += size) {
+        this.#getMany(keys.slice(from, from + size), (error, got) => {
+          if (failed) return;
+          if (error !== null && error !== undefined) {
+            failed = true;
+            return done(error);
+          }
+          for (let i = 0; i < got!.length; i++) values[from + i] = got![i] ?? null;
+          if (--left === 0) done(null, values);
+        });
+      }
+    }, { leading: this.#syncRead === undefined ? 'idle' : false });
   }
 
   /**

@@ -72,26 +72,17 @@ describe('TickBatch', () => {
     expect(runs).toEqual([[1], [2, 3], [4], [5]]);
   });
 
-  it('heldBy: while the other batch has items waiting, none runs at once; its flush comes first', async () => {
-    const order: string[] = [];
-    const writes = new TickBatch<string, void>((items, done) => {
-      order.push(`write ${items.join(',')}`);
-      done(null);
-    }, { leading: true });
-    const reads = new TickBatch<string, string>((items, done) => {
-      order.push(`read ${items.join(',')}`);
-      done(null, items);
-    }, { leading: 'idle', heldBy: writes as TickBatch<unknown, unknown> });
-    const all = [writes.add('w1'), writes.add('w2'), reads.add('r1')];
-    // w1 ran at once; w2 waits for the tick, and so does r1, behind it.
-    expect(order).toEqual(['write w1']);
-    expect(writes.pending).toBe(true);
-    await Promise.all(all);
-    expect(order).toEqual(['write w1', 'write w2', 'read r1']);
-    expect(writes.pending).toBe(false);
-    // Nothing waiting: a read runs at once.
-    await reads.add('r2');
-    expect(order.at(-1)).toBe('read r2');
+  it('runPending runs what waits for the tick now, once; the flush then finds nothing', async () => {
+    const { runs, batch } = recorder(true);
+    const first = batch.add(1);
+    const rest = [batch.add(2), batch.add(3)];
+    expect(runs).toEqual([[1]]);
+    batch.runPending();
+    expect(runs).toEqual([[1], [2, 3]]);
+    batch.runPending();
+    expect(await Promise.all([first, ...rest])).toEqual([10, 20, 30]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(runs).toEqual([[1], [2, 3]]);
   });
 
   it('an error answers every caller of its run, and only those', async () => {

@@ -30,26 +30,21 @@ export class TickBatch<I, R> {
    * `leading: 'idle'`: an item runs at once, alone, when no run is out and none is pending (a
    * lone read with nothing to join); otherwise it waits for the flush with the rest of its tick.
    * For items whose order does not matter: one added while a run is out may still run first.
-   * `heldBy`: while another batch has items pending, none of this one's runs at once: they wait
-   * for the flush, which comes after that batch's (reads after the writes issued before them).
    */
-  constructor(run: (items: I[], done: BatchDone<R>) => void, { leading = false, heldBy }: { leading?: boolean | 'idle'; heldBy?: TickBatch<unknown, unknown> } = {}) {
+  constructor(run: (items: I[], done: BatchDone<R>) => void, { leading = false }: { leading?: boolean | 'idle' } = {}) {
     this.#run = run;
     this.#leading = leading;
-    this.#heldBy = heldBy;
   }
 
-  readonly #heldBy: TickBatch<unknown, unknown> | undefined;
-
-  /** Whether items wait for this batch's flush. */
-  get pending(): boolean {
-    return this.#items.length !== 0;
+  /** Runs the items waiting for this tick's flush now, if there are any (their callers are answered as `run` answers). */
+  runPending(): void {
+    if (this.#items.length !== 0) this.#flush(undefined);
   }
 
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       if (this.#items.length === 0) {
-        if (this.#leading === 'idle' ? this.#out === 0 && this.#heldBy?.pending !== true : this.#leading && !this.#ranThisTick) {
+        if (this.#leading === 'idle' ? this.#out === 0 : this.#leading && !this.#ranThisTick) {
           if (this.#leading === true) {
             this.#ranThisTick = true;
             process.nextTick(this.#newTick);
