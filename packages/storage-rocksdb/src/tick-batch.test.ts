@@ -72,6 +72,33 @@ describe('TickBatch', () => {
     expect(runs).toEqual([[1], [2, 3], [4], [5]]);
   });
 
+  it("leading 'idle': after a run of several items the next waits for its tick (they keep coming together), after a lone one it leads again", async () => {
+    // Runs answer later, as reads on the thread pool do.
+    const runs: number[][] = [];
+    const batch = new TickBatch<number, number>(
+      (items, done) => {
+        runs.push([...items]);
+        setImmediate(() => done(null, items.map((i) => i * 10)));
+      },
+      { leading: 'idle' },
+    );
+    await batch.add(1);
+    expect(await Promise.all([batch.add(2), batch.add(3), batch.add(4)])).toEqual([20, 30, 40]);
+    // [2] led; [3, 4] waited for the tick together.
+    expect(runs).toEqual([[1], [2], [3, 4]]);
+    // Nothing is out, but the last run was of two: this one waits for the tick, with its company.
+    const five = [batch.add(5), batch.add(6)];
+    expect(runs).toHaveLength(3);
+    expect(await Promise.all(five)).toEqual([50, 60]);
+    expect(runs.at(-1)).toEqual([5, 6]);
+    // A lone item, then lone items lead again.
+    expect(await batch.add(7)).toBe(70);
+    expect(runs.at(-1)).toEqual([7]);
+    const eight = batch.add(8);
+    expect(runs.at(-1)).toEqual([8]);
+    await eight;
+  });
+
   it('runPending runs what waits for the tick now, once; the flush then finds nothing', async () => {
     const { runs, batch } = recorder(true);
     const first = batch.add(1);

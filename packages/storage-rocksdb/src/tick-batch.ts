@@ -22,13 +22,16 @@ export class TickBatch<I, R> {
   readonly #leading: boolean | 'idle';
   /** Runs handed to `run` and not yet answered (counted for `leading: 'idle'` only). */
   #out = 0;
+  /** Whether the last run was of one item (for `leading: 'idle'`). */
+  #lastAlone = true;
 
   /**
    * `leading: true`: the first item of a tick runs at once, alone, and only those that follow
    * it in the same tick wait for the flush: a lone operation is not delayed by a tick, and items
    * still run in the order they were added (nothing is pending when one runs at once).
-   * `leading: 'idle'`: an item runs at once, alone, when no run is out and none is pending (a
-   * lone read with nothing to join); otherwise it waits for the flush with the rest of its tick.
+   * `leading: 'idle'`: an item runs at once, alone, when no run is out, none is pending and the
+   * last run was of one item too (lone reads one after another); otherwise it waits for the flush
+   * with the rest of its tick, so that items that keep coming many at a time still share runs.
    * For items whose order does not matter: one added while a run is out may still run first.
    */
   constructor(run: (items: I[], done: BatchDone<R>) => void, { leading = false }: { leading?: boolean | 'idle' } = {}) {
@@ -44,7 +47,7 @@ export class TickBatch<I, R> {
   add(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       if (this.#items.length === 0) {
-        if (this.#leading === 'idle' ? this.#out === 0 : this.#leading && !this.#ranThisTick) {
+        if (this.#leading === 'idle' ? this.#out === 0 && this.#lastAlone : this.#leading && !this.#ranThisTick) {
           if (this.#leading === true) {
             this.#ranThisTick = true;
             process.nextTick(this.#newTick);
@@ -69,7 +72,10 @@ export class TickBatch<I, R> {
   #runAlone(item: I, resolve: (result: R) => void, reject: (error: unknown) => void): void {
     let settled = false;
     const idle = this.#leading === 'idle';
-    if (idle) this.#out++;
+    if (idle) {
+      this.#out++;
+      this.#lastAlone = true;
+    }
     const done: BatchDone<R> = (error, results) => {
       if (settled) return;
       settled = true;
@@ -103,7 +109,10 @@ export class TickBatch<I, R> {
     this.#reject = [];
     let settled = false;
     const idle = this.#leading === 'idle';
-    if (idle) this.#out++;
+    if (idle) {
+      this.#out++;
+      this.#lastAlone = items.length === 1;
+    }
     const done: BatchDone<R> = (error, results) => {
       if (settled) return;
       settled = true;
