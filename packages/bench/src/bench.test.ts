@@ -30,6 +30,18 @@ describe('benchmarks (smoke)', () => {
   }, 60_000);
 });
 
+describe('read-path.js (the sequential read, split)', () => {
+  it('prints hand-over, pool trip and turnaround for each runner', async () => {
+    const script = fileURLToPath(new URL('../dist/read-path.js', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [script, '30', '1']);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/hand-over +pool trip +turnaround/);
+    expect(lines.slice(1).map((l) => l.slice(0, 28).trim())).toEqual(['raw get', 'store get', 'engine, nothing configured', 'engine, benchmark 1 policy']);
+    // Every read of every runner went through the wrapped binding call: four figures each.
+    for (const line of lines.slice(1)) expect(line.match(/\d+\.\d\d µs/g)).toHaveLength(4);
+  }, 60_000);
+});
+
 describe('one benchmark in a process of its own (pnpm bench)', () => {
   it('step-child.js runs the benchmark it is given and prints its rows as JSON', async () => {
     // The built file, as main.js runs it (pnpm test builds before it tests).
