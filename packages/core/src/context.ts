@@ -132,8 +132,7 @@ export function callerContext(input: unknown, name = 'context'): CallerContext {
         n++;
         continue;
       }
-      keys = last === undefined ? [] : last.keys.slice(0, n);
-      values = last === undefined ? [] : last.values.slice(0, n);
+      [keys, values] = firstEntries(last, n);
     }
     keys.push(k);
     values!.push(v);
@@ -141,8 +140,7 @@ export function callerContext(input: unknown, name = 'context'): CallerContext {
   }
   if (keys === undefined) {
     if (last !== undefined && n === last.keys.length) return last.caller;
-    keys = last === undefined ? [] : last.keys.slice(0, n);
-    values = last === undefined ? [] : last.values.slice(0, n);
+    [keys, values] = firstEntries(last, n);
   }
   const copy: Record<string, string> = {};
   let empty = true;
@@ -150,6 +148,11 @@ export function callerContext(input: unknown, name = 'context'): CallerContext {
   const caller = empty ? NO_CALLER_CONTEXT : new CallerContext(copy);
   lastMade = { keys, values: values!, caller };
   return caller;
+}
+
+/** The first `n` entries of the last context made (the ones this call found the same), as new lists. */
+function firstEntries(last: MadeFrom | undefined, n: number): [string[], unknown[]] {
+  return last === undefined ? [[], []] : [last.keys.slice(0, n), last.values.slice(0, n)];
 }
 
 /** A context value by name: own properties only, so `constructor` or `toString` are not values. */

@@ -97,9 +97,10 @@ export class RocksDBStore implements KeyValueStore {
   // instead of one each; with many reads in flight that trip, not the read, is the cost.
   // A lone read (none out, none waiting, the last read alone too) goes to the pool at once
   // instead of at the end of the tick: a sequential reader does not pay for the tick
-  // (docs/performance.md), and nothing is there to join. Not with `syncReads`, whose reads wait for the tick so that it can count
-  // them (at most 16 on the JavaScript thread, more on the pool). Writes still waiting for their
-  // tick are written first, whenever reads run: a read answers every write issued before it.
+  // (docs/performance.md), and nothing is there to join. Not with `syncReads`, whose reads
+  // wait for the tick so that it can count them (at most 16 on the JavaScript thread, more on
+  // the pool). Writes still waiting for their tick are written first, whenever reads run: a
+  // read answers every write issued before it.
   // getMany also answers a miss with undefined, where get would build and throw an error;
   // it is answered as null here, so that `get` hands on the batch's promise itself (no async
   // wrapper, no extra promise and turn per read).
