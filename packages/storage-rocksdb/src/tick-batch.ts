@@ -69,17 +69,21 @@ export class TickBatch<I, R> {
     this.#ranThisTick = false;
   };
 
+  /** A run of `size` items starts: counted as out for `leading: 'idle'` (true), else not (false). */
+  #started(size: number): boolean {
+    if (this.#leading !== 'idle') return false;
+    this.#out++;
+    this.#lastAlone = size === 1;
+    return true;
+  }
+
   #runAlone(item: I, resolve: (result: R) => void, reject: (error: unknown) => void): void {
     let settled = false;
-    const idle = this.#leading === 'idle';
-    if (idle) {
-      this.#out++;
-      this.#lastAlone = true;
-    }
+    const counted = this.#started(1);
     const done: BatchDone<R> = (error, results) => {
       if (settled) return;
       settled = true;
-      if (idle) this.#out--;
+      if (counted) this.#out--;
       if (error !== null && error !== undefined) reject(error);
       else resolve(results === undefined ? (undefined as R) : results[0]!);
     };
@@ -108,15 +112,11 @@ export class TickBatch<I, R> {
     this.#resolve = [];
     this.#reject = [];
     let settled = false;
-    const idle = this.#leading === 'idle';
-    if (idle) {
-      this.#out++;
-      this.#lastAlone = items.length === 1;
-    }
+    const counted = this.#started(items.length);
     const done: BatchDone<R> = (error, results) => {
       if (settled) return;
       settled = true;
-      if (idle) this.#out--;
+      if (counted) this.#out--;
       if (error !== null && error !== undefined) for (let i = 0; i < reject.length; i++) reject[i]!(error);
       else for (let i = 0; i < resolve.length; i++) resolve[i]!(results === undefined ? (undefined as R) : results[i]!);
       answered?.();
